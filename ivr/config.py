@@ -1,0 +1,279 @@
+"""Configuration: one TOML file, every key overridable from the environment.
+
+Built once at start-up into frozen dataclasses and passed down; nothing reads
+the environment later. Every bad key is reported on its own line, all at once,
+so an admin fixes the file in one go. The AMI secret is kept out of `repr`
+and therefore out of every log line.
+
+Environment overrides are named `IVR_SURVEY_<SECTION>_<KEY>`, for example
+`IVR_SURVEY_AMI_HOST` or `IVR_SURVEY_DATABASE_URL`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "IVR_SURVEY_"
+CONFIG_ENV = "IVR_SURVEY_CONFIG"
+_PROMPT_NAME = re.compile(r"^[A-Za-z0-9_./-]*$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` has one line per bad key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class AmiConfig:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "ivr-survey"
+    secret: str = field(default="", repr=False)
+    name: str = "asterisk"
+    connect_timeout: float = 5.0
+    action_timeout: float = 10.0
+    ping_interval: float = 10.0
+    ping_timeout: float = 5.0
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    auth_retry_min: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgiConfig:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    header_timeout: float = 5.0
+    command_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyConfig:
+    prompt_intro: str = "ivr-survey/intro"
+    prompt_agent: str = "ivr-survey/agent-question"
+    prompt_company: str = "ivr-survey/company-question"
+    prompt_invalid: str = "ivr-survey/invalid"
+    prompt_no_input: str = "ivr-survey/no-input"
+    prompt_thanks: str = "ivr-survey/thanks"
+    answer_timeout: float = 5.0
+    ten_timeout: float = 1.5
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingConfig:
+    retention_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    ami: AmiConfig = field(default_factory=AmiConfig)
+    agi: AgiConfig = field(default_factory=AgiConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    survey: SurveyConfig = field(default_factory=SurveyConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "ami": AmiConfig,
+    "agi": AgiConfig,
+    "database": DatabaseConfig,
+    "survey": SurveyConfig,
+    "tracking": TrackingConfig,
+    "log": LogConfig,
+}
+
+
+def load(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    default_database_url: str = "",
+) -> Config:
+    """Read the file (if any) and the environment into a validated Config."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    document: dict[str, Any] = {}
+    chosen = path if path is not None else env.get(CONFIG_ENV)
+    if chosen:
+        document = _read_file(Path(chosen), problems)
+    sections: dict[str, Any] = {}
+    for name, section_type in _SECTIONS.items():
+        raw = document.get(name, {})
+        if not isinstance(raw, dict):
+            problems.append(f"[{name}] must be a table")
+            raw = {}
+        sections[name] = _build_section(name, section_type, raw, env, problems)
+    for name in document:
+        if name not in _SECTIONS:
+            problems.append(f"[{name}]: unknown section (known: {', '.join(_SECTIONS)})")
+    if problems:
+        raise ConfigError(problems)
+    config = Config(**sections)
+    if not config.database.url and default_database_url:
+        config = Config(
+            ami=config.ami,
+            agi=config.agi,
+            database=DatabaseConfig(url=default_database_url),
+            survey=config.survey,
+            tracking=config.tracking,
+            log=config.log,
+        )
+    return config
+
+
+def _read_file(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        problems.append(f"{path}: no such configuration file")
+    except PermissionError:
+        problems.append(f"{path}: not readable (permission denied)")
+    except tomllib.TOMLDecodeError as error:
+        problems.append(f"{path}: not valid TOML: {error}")
+    return {}
+
+
+def _build_section(
+    section: str,
+    section_type: type[Any],
+    raw: dict[str, Any],
+    env: Mapping[str, str],
+    problems: list[str],
+) -> Any:
+    values: dict[str, Any] = {}
+    known = {f.name: f for f in fields(section_type)}
+    for key in raw:
+        if key not in known:
+            problems.append(f"[{section}] {key}: unknown key (known: {', '.join(known)})")
+    for name, spec in known.items():
+        env_name = f"{ENV_PREFIX}{section.upper()}_{name.upper()}"
+        where = f"{env_name} (environment)" if env_name in env else f"[{section}] {name}"
+        if env_name in env:
+            value: Any = env[env_name]
+        elif name in raw:
+            value = raw[name]
+        else:
+            continue
+        converted = _convert(value, spec.type, where, problems)
+        if converted is not None:
+            values[name] = converted
+    try:
+        built = section_type(**values)
+    except TypeError as error:
+        problems.append(f"[{section}]: {error}")
+        return section_type()
+    for check in _CHECKS.get(section, ()):
+        problems.extend(f"[{section}] {problem}" for problem in check(built))
+    return built
+
+
+def _convert(value: Any, type_name: Any, where: str, problems: list[str]) -> Any:
+    expected = str(type_name)
+    try:
+        if expected == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if expected == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if expected == "str":
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except ValueError:
+        problems.append(f"{where}: expected {_article(expected)}, got {value!r}")
+        return None
+    raise AssertionError(f"unsupported config type {expected}")
+
+
+def _article(type_name: str) -> str:
+    return {"int": "a whole number", "float": "a number", "str": "a string"}[type_name]
+
+
+def _check_ami(ami: AmiConfig) -> list[str]:
+    problems = []
+    if not 0 < ami.port < 65536:
+        problems.append(f"port: {ami.port} is not a TCP port")
+    if not ami.host:
+        problems.append("host: must not be empty")
+    if not ami.name:
+        problems.append("name: must not be empty (it names this PBX in every stored call)")
+    if ami.reconnect_min <= 0 or ami.reconnect_max < ami.reconnect_min:
+        problems.append("reconnect_min/reconnect_max: need 0 < reconnect_min <= reconnect_max")
+    for name in ("connect_timeout", "action_timeout", "ping_interval", "ping_timeout"):
+        if getattr(ami, name) <= 0:
+            problems.append(f"{name}: must be more than 0")
+    return problems
+
+
+def _check_agi(agi: AgiConfig) -> list[str]:
+    problems = []
+    if not 0 <= agi.port < 65536:
+        problems.append(f"port: {agi.port} is not a TCP port")
+    if agi.header_timeout <= 0 or agi.command_timeout <= 0:
+        problems.append("header_timeout/command_timeout: must be more than 0")
+    return problems
+
+
+def _check_survey(survey: SurveyConfig) -> list[str]:
+    problems = []
+    for spec in fields(survey):
+        if spec.name.startswith("prompt_"):
+            value = getattr(survey, spec.name)
+            if not _PROMPT_NAME.match(value):
+                problems.append(
+                    f"{spec.name}: {value!r} is not a sound file name "
+                    "(letters, digits, _ . / - only, no extension needed)"
+                )
+    if not survey.prompt_agent or not survey.prompt_company:
+        problems.append("prompt_agent/prompt_company: the questions need a prompt")
+    if survey.answer_timeout <= 0 or survey.ten_timeout <= 0:
+        problems.append("answer_timeout/ten_timeout: must be more than 0 seconds")
+    if survey.max_attempts < 1:
+        problems.append(f"max_attempts: {survey.max_attempts} must be at least 1")
+    return problems
+
+
+def _check_log(log: LogConfig) -> list[str]:
+    if log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        return [f"level: {log.level!r} is not one of DEBUG, INFO, WARNING, ERROR"]
+    return []
+
+
+def _check_tracking(tracking: TrackingConfig) -> list[str]:
+    if tracking.retention_seconds < 0:
+        return ["retention_seconds: must not be negative"]
+    return []
+
+
+_CHECKS: dict[str, tuple[Callable[[Any], list[str]], ...]] = {
+    "ami": (_check_ami,),
+    "agi": (_check_agi,),
+    "survey": (_check_survey,),
+    "tracking": (_check_tracking,),
+    "log": (_check_log,),
+}

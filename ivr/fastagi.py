@@ -1,0 +1,252 @@
+"""FastAGI server: accepts Asterisk's AGI connections and runs a route per request.
+
+This replaces panoramisk's `fast_agi.Application`, whose traps are proven in
+tests/test_panoramisk_traps.py: it spins at 100% CPU on a connection closed
+before the end of the header, takes an asynchronous `HANGUP` line as the reply
+to the next command (every later reply shifts by one), does the same with
+multi-line `520-` usage errors, and swallows cancellation. Here:
+
+- the header must arrive whole within `header_timeout`, in at most
+  `max_header_lines` lines of at most `line_limit` bytes, or the connection is
+  closed and logged, without touching any other session;
+- `HANGUP` lines are out-of-band notices (fact 22) recorded on the channel,
+  never replies; `100 Trying` lines are skipped; `520-` blocks are read whole;
+- the listen backlog is large (a queue emptying at shift end opens many
+  sessions at once; the default 100 costs SYN retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from ivr.agi_protocol import (
+    HANGUP_LINE,
+    AgiProtocolError,
+    AgiReply,
+    AgiRequest,
+    is_continuation,
+    parse_environment_line,
+    parse_reply,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BACKLOG = 4096
+
+
+class AgiConnectionClosed(Exception):
+    """Asterisk closed the FastAGI socket (or it broke) while we expected a reply."""
+
+
+class AgiCommandTimeout(Exception):
+    """Asterisk did not answer a command in time: the session is treated as dead."""
+
+
+class AgiChannel:
+    """One FastAGI session after its header: send a command, get its reply."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request: AgiRequest,
+        *,
+        command_timeout: float,
+    ) -> None:
+        self.request = request
+        self._reader = reader
+        self._writer = writer
+        self._command_timeout = command_timeout
+        self.hangup_notified = False
+
+    @property
+    def peer(self) -> str:
+        return _peer_name(self._writer)
+
+    async def command(self, text: str, *, expected_seconds: float = 0.0) -> AgiReply:
+        """Send one command and return its final reply.
+
+        `expected_seconds` is how long the command may legitimately take (a
+        digit wait, a prompt); the session is declared dead only after that
+        plus `command_timeout`.
+        """
+        if "\n" in text or "\r" in text:
+            raise ValueError("an AGI command is a single line")
+        try:
+            self._writer.write(text.encode("utf-8") + b"\n")
+            await self._writer.drain()
+        except (ConnectionError, OSError) as error:
+            raise AgiConnectionClosed(str(error)) from error
+        deadline = expected_seconds + self._command_timeout
+        try:
+            return await asyncio.wait_for(self._read_reply(), deadline)
+        except TimeoutError as error:
+            raise AgiCommandTimeout(
+                f"no reply to {text.split(' ', 1)[0]!r} in {deadline:.1f}s"
+            ) from error
+
+    async def _read_reply(self) -> AgiReply:
+        while True:
+            line = await self._read_line()
+            if line == HANGUP_LINE:
+                self.hangup_notified = True
+                continue
+            if line.startswith("100 "):
+                continue
+            if is_continuation(line):
+                return await self._read_continued(line)
+            return parse_reply(line)
+
+    async def _read_continued(self, first: str) -> AgiReply:
+        code = first[:3]
+        lines = [first[4:]]
+        while True:
+            line = await self._read_line()
+            if line.startswith(code + " "):
+                lines.append(line[4:])
+                return AgiReply(code=int(code), text="\n".join(lines))
+            lines.append(line)
+
+    async def _read_line(self) -> str:
+        try:
+            raw = await self._reader.readline()
+        except (ConnectionError, OSError) as error:
+            raise AgiConnectionClosed(str(error)) from error
+        except ValueError as error:
+            raise AgiProtocolError("reply line longer than the line limit") from error
+        if not raw.endswith(b"\n"):
+            raise AgiConnectionClosed("Asterisk closed the FastAGI connection")
+        return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+Route = Callable[[AgiChannel], Awaitable[None]]
+
+
+class FastAgiServer:
+    def __init__(
+        self,
+        route: Route,
+        *,
+        host: str,
+        port: int,
+        header_timeout: float = 5.0,
+        command_timeout: float = 30.0,
+        max_header_lines: int = 256,
+        line_limit: int = 8192,
+        backlog: int = DEFAULT_BACKLOG,
+    ) -> None:
+        self._route = route
+        self._host = host
+        self._port = port
+        self._header_timeout = header_timeout
+        self._command_timeout = command_timeout
+        self._max_header_lines = max_header_lines
+        self._line_limit = line_limit
+        self._backlog = backlog
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            return self._port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def open_sessions(self) -> int:
+        return len(self._sessions)
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._on_connection,
+            self._host,
+            self._port,
+            limit=self._line_limit,
+            backlog=self._backlog,
+        )
+        log.info("FastAGI listening on %s:%d", self._host, self.port)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting, give open sessions `grace` seconds, then cancel them."""
+        if self._server is not None:
+            self._server.close()
+        if self._sessions:
+            _, pending = await asyncio.wait(set(self._sessions), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._sessions.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = _peer_name(writer)
+        try:
+            request = await asyncio.wait_for(self._read_request(reader), self._header_timeout)
+        except TimeoutError:
+            log.warning(
+                "FastAGI from %s: no complete agi_* header in %.1fs; closed",
+                peer,
+                self._header_timeout,
+            )
+            return
+        except (AgiProtocolError, AgiConnectionClosed) as error:
+            log.warning("FastAGI from %s: %s; closed", peer, error)
+            return
+        channel = AgiChannel(reader, writer, request, command_timeout=self._command_timeout)
+        try:
+            await self._route(channel)
+        except AgiConnectionClosed:
+            log.info("FastAGI %s (%s): Asterisk closed the connection", request.channel, peer)
+        except (AgiCommandTimeout, AgiProtocolError) as error:
+            log.warning("FastAGI %s (%s): %s; session closed", request.channel, peer, error)
+        except Exception:
+            log.exception(
+                "FastAGI %s (%s): the route failed; session closed", request.channel, peer
+            )
+
+    async def _read_request(self, reader: asyncio.StreamReader) -> AgiRequest:
+        environment: list[tuple[str, str]] = []
+        while True:
+            try:
+                raw = await reader.readline()
+            except ValueError as error:
+                raise AgiProtocolError("header line longer than the line limit") from error
+            if not raw.endswith(b"\n"):
+                raise AgiConnectionClosed(
+                    f"connection closed after {len(environment)} header lines, "
+                    "before the header ended"
+                )
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if line == "":
+                if not environment:
+                    raise AgiProtocolError("empty agi_* header")
+                return AgiRequest(tuple(environment))
+            if len(environment) >= self._max_header_lines:
+                raise AgiProtocolError(f"more than {self._max_header_lines} header lines")
+            environment.append(parse_environment_line(line))
+
+
+def _peer_name(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
