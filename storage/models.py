@@ -1,0 +1,181 @@
+"""The database schema, declared once for the ORM, the queries and Alembic.
+
+The migration in `migrations/versions/` is written by hand and a test compares it
+with these declarations on SQLite and PostgreSQL, so the two cannot drift apart
+unnoticed. Constraint names come from a naming convention because Alembic needs
+stable names to alter or drop a constraint later, and SQLite cannot rename one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ivr.domain import HangupSide, SurveyStatus
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The CHECKs below follow the domain enums; the migration spells the same values
+# out literally, because a migration must keep meaning what it meant when written.
+HANGUP_SIDES = tuple(side.value for side in HangupSide)
+SURVEY_STATUSES = tuple(status.value for status in SurveyStatus)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    PostgreSQL stores `timestamptz` and hands back aware values, but SQLite keeps
+    text without an offset and hands back naive values. Converting to UTC on the
+    way in makes the SQLite text sort and compare correctly, and tagging UTC on
+    the way out gives both dialects the same Python values. A naive datetime is
+    refused rather than guessed at: local time would silently shift every report.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"refusing to store a naive datetime {value.isoformat()}: give a timezone"
+            )
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    """SQL text for a CHECK that pins a column to the values of a domain enum."""
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Call(Base):
+    """One call as the tracker knows it, keyed by (pbx, linkedid).
+
+    The last agent's name and interface are copied here from `call_agents`
+    because every report groups by them and a join to the chain's last row for
+    each call would cost a correlated subquery.
+    """
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        sa.UniqueConstraint("pbx", "linkedid"),
+        sa.CheckConstraint(_in("ended_by", HANGUP_SIDES), name="ended_by"),
+        sa.CheckConstraint("hold_seconds >= 0", name="hold_seconds"),
+        sa.CheckConstraint("talk_seconds >= 0", name="talk_seconds"),
+        sa.Index("ix_calls_agent_name", "agent_name"),
+        sa.Index("ix_calls_queue", "queue"),
+        sa.Index("ix_calls_started_at", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    pbx: Mapped[str] = mapped_column(sa.Text)
+    linkedid: Mapped[str] = mapped_column(sa.Text)
+    caller_uniqueid: Mapped[str | None] = mapped_column(sa.Text)
+    caller_channel: Mapped[str | None] = mapped_column(sa.Text)
+    caller_number: Mapped[str | None] = mapped_column(sa.Text)
+    caller_name: Mapped[str | None] = mapped_column(sa.Text)
+    queue: Mapped[str | None] = mapped_column(sa.Text)
+    agent_name: Mapped[str | None] = mapped_column(sa.Text)
+    agent_interface: Mapped[str | None] = mapped_column(sa.Text)
+    hold_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    talk_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    ended_by: Mapped[str | None] = mapped_column(sa.String(16))
+    abandoned: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    transferred: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    partial: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=sa.func.now())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=sa.func.now())
+
+
+class CallAgent(Base):
+    """One agent leg of a call, `position` 0 being the first agent connected."""
+
+    __tablename__ = "call_agents"
+    __table_args__ = (
+        sa.UniqueConstraint("call_id", "position"),
+        sa.CheckConstraint("position >= 0", name="position"),
+        sa.CheckConstraint(_in("ended_by", HANGUP_SIDES), name="ended_by"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("calls.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(sa.Integer)
+    name: Mapped[str] = mapped_column(sa.Text)
+    interface: Mapped[str] = mapped_column(sa.Text)
+    queue: Mapped[str | None] = mapped_column(sa.Text)
+    channel: Mapped[str] = mapped_column(sa.Text)
+    connected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    hold_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    ring_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    talk_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    ended_by: Mapped[str | None] = mapped_column(sa.String(16))
+
+
+class Survey(Base):
+    """The survey of one call; the UNIQUE call_id is what makes a replayed AGI
+    request unable to open a second survey for the same call."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        sa.UniqueConstraint("call_id"),
+        sa.CheckConstraint(_in("status", SURVEY_STATUSES), name="status"),
+        sa.Index("ix_surveys_started_at", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("calls.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(sa.Text)
+    uniqueid: Mapped[str] = mapped_column(sa.Text)
+    language: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SurveyAnswer(Base):
+    """One question's outcome; `value` NULL means asked and never answered.
+
+    The CHECK keeps the 0..10 rule in the database itself, so no code path (nor a
+    hand-written fix-up query) can store a score the NPS arithmetic would reject.
+    """
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        sa.UniqueConstraint("survey_id", "question"),
+        sa.CheckConstraint("value >= 0 AND value <= 10", name="value"),
+        sa.CheckConstraint("attempts >= 0", name="attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"))
+    question: Mapped[str] = mapped_column(sa.String(32))
+    value: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    attempts: Mapped[int] = mapped_column(sa.SmallInteger)
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
