@@ -41,6 +41,10 @@ class AgiConnectionClosed(Exception):
     """Asterisk closed the FastAGI socket (or it broke) while we expected a reply."""
 
 
+class AgiNoRequest(AgiConnectionClosed):
+    """A connection closed before sending anything: a health check or a port probe."""
+
+
 class AgiCommandTimeout(Exception):
     """Asterisk did not answer a command in time: the session is treated as dead."""
 
@@ -208,6 +212,9 @@ class FastAgiServer:
                 self._header_timeout,
             )
             return
+        except AgiNoRequest:
+            log.info("FastAGI from %s: closed without a request (health check or probe)", peer)
+            return
         except (AgiProtocolError, AgiConnectionClosed) as error:
             log.warning("FastAGI from %s: %s; closed", peer, error)
             return
@@ -230,6 +237,8 @@ class FastAgiServer:
                 raw = await reader.readline()
             except ValueError as error:
                 raise AgiProtocolError("header line longer than the line limit") from error
+            if not raw and not environment:
+                raise AgiNoRequest
             if not raw.endswith(b"\n"):
                 raise AgiConnectionClosed(
                     f"connection closed after {len(environment)} header lines, "

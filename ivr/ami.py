@@ -1,0 +1,342 @@
+"""AMI adapter: keeps one logged-in manager session and turns its events into AmiEvents.
+
+panoramisk 1.4's `AMIProtocol` and `Message` parse AMI well and are kept.
+Its `Manager` is not used, for the traps proven in tests/test_panoramisk_traps.py:
+`connect()` resolves at TCP connect rather than login, a wrong secret is
+retried every 2 s forever, ping replies are never checked, actions have no
+timeout, and async callbacks run unordered with their exceptions lost. Here:
+
+- a session counts as up only after `Response: Success` to Login;
+- reconnects back off exponentially; a refused login is reported once per
+  attempt and backs off from `auth_retry_min` (fail2ban watches AMI logins);
+- a Ping must be answered within `ping_timeout`, or the connection is
+  declared dead and dropped (half-open TCP is otherwise never noticed);
+- every action has a timeout;
+- events go, in arrival order, onto one queue consumed by ONE task;
+- bytes are decoded incrementally, so a UTF-8 character split across two
+  TCP reads (a Persian or Russian caller name) is kept whole.
+After each login, calls in progress are resynced with QueueStatus and
+CoreShowChannels, because AMI never replays events missed while down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from panoramisk.actions import Action
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
+
+from ivr.config import AmiConfig
+from ivr.domain import AmiEvent
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[AmiEvent], None]
+
+EOL = "\r\n"
+BANNER_PREFIX = "Asterisk Call Manager/"
+# Far above any real AMI message (a Status with all variables is a few KiB).
+MAX_MESSAGE_CHARS = 1 << 20
+
+# The actions whose list events describe calls in progress, in the order sent.
+RESYNC_ACTIONS = ("QueueStatus", "CoreShowChannels")
+
+
+class AmiLoginRefused(Exception):
+    """Asterisk answered Login with an error (wrong user, secret or permit/deny)."""
+
+
+class AmiConnectionLost(Exception):
+    """The manager connection went away while an action waited for its answer."""
+
+
+class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk's protocol with framing that keeps characters and reports garbage.
+
+    The parent decodes each TCP chunk on its own with errors='ignore', so the
+    two halves of a `Ñ` split across reads are both dropped, and it skips any
+    message it cannot parse without a word. Here an incremental decoder feeds
+    only whole characters (invalid bytes become U+FFFD, visible in the stored
+    name rather than gone), an unparseable message is logged, and a message
+    that never ends is refused instead of growing memory. panoramisk's
+    `Message` parser and its routing of responses to actions are kept.
+    """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.encoding = "utf-8"
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buffer = ""
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += self._decoder.decode(data)
+        if getattr(self, "version", None) is None and self._buffer.startswith(BANNER_PREFIX):
+            banner, separator, rest = self._buffer.partition(EOL)
+            if separator:
+                self.version = banner.removeprefix(BANNER_PREFIX).strip()
+                self._buffer = rest
+        *complete, self._buffer = self._buffer.split(EOL + EOL)
+        for raw in complete:
+            text = raw.strip()
+            if not text:
+                continue
+            message = Message.from_line(text)
+            if message is None:
+                log.warning(
+                    "AMI: ignored a message with neither Event nor Response: %r", text[:200]
+                )
+                continue
+            self.handle_message(message)
+        if len(self._buffer) > MAX_MESSAGE_CHARS:
+            log.error(
+                "AMI: a message grew past %d characters without ending; dropping the connection",
+                MAX_MESSAGE_CHARS,
+            )
+            self._buffer = ""
+            self.transport.close()
+
+
+class _EverythingForgettable:
+    """Tells panoramisk's protocol never to queue an action for re-sending.
+
+    On reconnect panoramisk re-sends pending actions after FullyBooted; ours
+    fail fast instead and the resync rebuilds state from scratch.
+    """
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+def to_event(pbx: str, message: Message, received_at: float) -> AmiEvent:
+    """panoramisk Message -> AmiEvent, keeping every header's spelling."""
+    headers: dict[str, str] = {}
+    repeated: dict[str, tuple[str, ...]] = {}
+    for name, value in message.items():
+        if name == "content":
+            continue
+        if isinstance(value, list):
+            repeated[name] = tuple(str(item) for item in value)
+            headers[name] = str(value[0]) if value else ""
+        else:
+            headers[name] = str(value)
+    return AmiEvent(
+        pbx=pbx,
+        name=headers.get("Event", ""),
+        headers=headers,
+        received_at=received_at,
+        repeated=repeated,
+    )
+
+
+class AmiClient:
+    """One PBX's manager session, kept alive for as long as the service runs."""
+
+    def __init__(
+        self,
+        config: AmiConfig,
+        sink: EventSink,
+        *,
+        on_login: Callable[[], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._config = config
+        self._sink = sink
+        self._on_login = on_login
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._protocol: Utf8AmiProtocol | None = None
+        self._lost: asyncio.Event = asyncio.Event()
+        self._logged_in = asyncio.Event()
+        self._pending: set[asyncio.Future[Any]] = set()
+        self.awaiting_actions: deque[Any] = deque()
+        self.forgetable_actions = _EverythingForgettable()
+        self.logins = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._logged_in.is_set()
+
+    async def wait_logged_in(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._logged_in.wait(), timeout)
+        return self._logged_in.is_set()
+
+    async def run(self) -> None:
+        """Connect, log in, serve, and reconnect with backoff until cancelled."""
+        failures = 0
+        where = f"{self._config.host}:{self._config.port}"
+        while True:
+            refused = False
+            try:
+                await self._session()
+                failures = 0
+                log.warning("AMI %s (%s): connection lost; reconnecting", self._config.name, where)
+            except AmiLoginRefused as error:
+                refused = True
+                failures += 1
+                log.error(
+                    "AMI %s (%s): login refused for user %r: %s",
+                    self._config.name,
+                    where,
+                    self._config.username,
+                    error,
+                )
+            except (OSError, TimeoutError, AmiConnectionLost) as error:
+                failures += 1
+                log.warning(
+                    "AMI %s (%s): cannot connect: %s",
+                    self._config.name,
+                    where,
+                    error or type(error).__name__,
+                )
+            finally:
+                self._logged_in.clear()
+                self._close_transport()
+            delay = self._backoff(failures, refused=refused)
+            if failures:
+                log.warning("AMI %s: next attempt in %.1f s", self._config.name, delay)
+            await asyncio.sleep(delay)
+
+    def _backoff(self, failures: int, *, refused: bool) -> float:
+        base = self._config.auth_retry_min if refused else self._config.reconnect_min
+        ceiling = max(self._config.reconnect_max, base)
+        if failures == 0:
+            return self._config.reconnect_min
+        delay = min(ceiling, base * 2.0 ** (failures - 1))
+        return delay * (0.8 + 0.4 * self._rng.random())
+
+    async def _session(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._lost = asyncio.Event()
+        _, protocol = await asyncio.wait_for(
+            loop.create_connection(Utf8AmiProtocol, self._config.host, self._config.port),
+            self._config.connect_timeout,
+        )
+        protocol.factory = self
+        protocol.log = log
+        protocol.responses = {}
+        self._protocol = protocol
+        reply = await self.send_action(
+            {
+                "Action": "Login",
+                "Username": self._config.username,
+                "Secret": self._config.secret,
+                "Events": "on",
+            }
+        )
+        if not reply.success:
+            raise AmiLoginRefused(reply.get("Message", "") or "no reason given")
+        self.logins += 1
+        self._logged_in.set()
+        log.info(
+            "AMI %s: logged in to %s:%d as %r",
+            self._config.name,
+            self._config.host,
+            self._config.port,
+            self._config.username,
+        )
+        if self._on_login is not None:
+            await self._on_login()
+        await self._keepalive()
+
+    async def _keepalive(self) -> None:
+        """Ping on a timer; a ping unanswered in time means the connection is dead."""
+        while not self._lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), self._config.ping_interval)
+            if self._lost.is_set():
+                return
+            try:
+                await self.send_action({"Action": "Ping"}, timeout=self._config.ping_timeout)
+            except TimeoutError:
+                log.warning(
+                    "AMI %s: no answer to Ping in %.1f s; dropping the connection",
+                    self._config.name,
+                    self._config.ping_timeout,
+                )
+                return
+
+    async def send_action(
+        self, action: dict[str, str], *, timeout: float | None = None, as_list: bool | None = None
+    ) -> Any:
+        """Send an action and wait for its answer (a Message, or a list for list actions)."""
+        protocol = self._protocol
+        if protocol is None or self._lost.is_set():
+            raise AmiConnectionLost("not connected")
+        future: asyncio.Future[Any] = protocol.send(
+            Action(action, as_list=as_list), as_list=as_list
+        )
+        self._pending.add(future)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(future), timeout or self._config.action_timeout
+            )
+        finally:
+            self._pending.discard(future)
+
+    async def resync(self) -> list[AmiEvent]:
+        """Ask for the calls in progress; return the list events in the order received.
+
+        `CoreShowChannels` needs write permission (fact 43); a least-privilege
+        account gets `Permission denied` and is resynced from QueueStatus alone.
+        """
+        events: list[AmiEvent] = []
+        for action in RESYNC_ACTIONS:
+            try:
+                reply = await self.send_action({"Action": action}, as_list=True)
+            except (TimeoutError, AmiConnectionLost) as error:
+                log.warning("AMI %s: %s for resync failed: %s", self._config.name, action, error)
+                continue
+            messages = reply if isinstance(reply, list) else [reply]
+            head = messages[0] if messages else None
+            if head is not None and head.get("Response") == "Error":
+                log.warning(
+                    "AMI %s: %s refused (%s); resync continues without it",
+                    self._config.name,
+                    action,
+                    head.get("Message", ""),
+                )
+                continue
+            now = self._clock()
+            events.extend(
+                to_event(self._config.name, message, now)
+                for message in messages
+                if "Event" in message
+            )
+        return events
+
+    async def logoff(self) -> None:
+        if self._protocol is not None and not self._lost.is_set():
+            with contextlib.suppress(TimeoutError, AmiConnectionLost):
+                await self.send_action({"Action": "Logoff"}, timeout=2.0)
+
+    # --- the factory interface panoramisk's AMIProtocol calls back into -----
+
+    def dispatch(self, message: Message) -> None:
+        self._sink(to_event(self._config.name, message, self._clock()))
+
+    def connection_lost(self, exc: object) -> None:
+        if isinstance(exc, Message):
+            log.warning("AMI %s: Asterisk is shutting down (%s)", self._config.name, dict(exc))
+        self._lost.set()
+        self._logged_in.clear()
+        for future in list(self._pending):
+            if not future.done():
+                future.set_exception(AmiConnectionLost("connection lost"))
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            with contextlib.suppress(Exception):
+                protocol.close()

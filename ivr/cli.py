@@ -1,0 +1,205 @@
+"""`ivr-survey` command line: run, demo, db upgrade, export, report.
+
+Every failure a user can cause (bad config, unreachable or unmigrated
+database, port in use) ends as one or a few plain lines on stderr and a
+non-zero exit code; tracebacks are for `--debug` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ivr import __version__
+from ivr.config import Config, ConfigError, load
+from storage.database import (
+    DatabaseError,
+    create_engine,
+    default_sqlite_url,
+    redact_url,
+    session_factory,
+    upgrade,
+)
+from storage.reports import export_rows, format_report, nps_report, rows_to_csv, rows_to_json
+
+log = logging.getLogger("ivr")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ivr-survey", description="Post-call NPS surveys for Asterisk."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config", help="TOML configuration file (default: $IVR_SURVEY_CONFIG, if set)"
+    )
+    parser.add_argument("--debug", action="store_true", help="log everything, with tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("run", help="run the service against the configured Asterisk")
+
+    demo = commands.add_parser(
+        "demo", help="run the whole service against the built-in simulated PBX, on SQLite"
+    )
+    demo.add_argument("--calls", type=int, default=None, help="stop after this many calls")
+    demo.add_argument("--concurrency", type=int, default=4, help="calls in progress at once")
+    demo.add_argument(
+        "--database", default=None, help="database URL (default: ./ivr-survey-demo.db)"
+    )
+    demo.add_argument("--seed", type=int, default=None, help="random seed for repeatable traffic")
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    db_commands.add_parser("upgrade", help="create or migrate the schema to the latest version")
+
+    export = commands.add_parser("export", help="print one row per survey")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    _add_period(export)
+
+    report = commands.add_parser("report", help="print NPS overall, per agent and per queue")
+    _add_period(report)
+    return parser
+
+
+def _add_period(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=_date, help="from this date/time (ISO 8601, UTC)")
+    parser.add_argument("--until", type=_date, help="before this date/time (ISO 8601, UTC)")
+
+
+def _date(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date") from error
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.debug)
+    try:
+        config = load(args.config, default_database_url=default_sqlite_url(Path.cwd()))
+        if not args.debug:
+            logging.getLogger().setLevel(config.log.level.upper())
+        return asyncio.run(_dispatch(args, config))
+    except ConfigError as error:
+        print("ivr-survey: the configuration has problems:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except DatabaseError as error:
+        print(f"ivr-survey: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except OSError as error:
+        print(f"ivr-survey: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as error:
+        if args.debug:
+            raise
+        print(
+            f"ivr-survey: unexpected error: {type(error).__name__}: {error} "
+            "(run again with --debug for details)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "run":
+        return await _run(config)
+    if args.command == "demo":
+        from ivr.demo import run_demo  # noqa: PLC0415 - the simulator loads only for demo
+
+        return await run_demo(
+            config,
+            calls=args.calls,
+            concurrency=args.concurrency,
+            database_url=args.database,
+            seed=args.seed,
+        )
+    if args.command == "db":
+        revision = await upgrade(config.database.url)
+        print(f"database {redact_url(config.database.url)} is at revision {revision}")
+        return EXIT_OK
+    if args.command == "export":
+        return await _export(config, args.format, args.since, args.until)
+    if args.command == "report":
+        return await _report(config, args.since, args.until)
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+async def _run(config: Config) -> int:
+    from ivr.service import Service  # noqa: PLC0415 - keeps `export`/`report` light
+
+    service = Service(config)
+    await service.start()
+    log.info(
+        "ivr-survey %s running: AMI %s:%d as %r, FastAGI on %s:%d, database %s",
+        __version__,
+        config.ami.host,
+        config.ami.port,
+        config.ami.username,
+        config.agi.host,
+        service.agi_port,
+        redact_url(config.database.url),
+    )
+    await _wait_for_signal()
+    log.info("stopping: open surveys get a few seconds to finish")
+    await service.stop()
+    return EXIT_OK
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+async def _export(
+    config: Config, output_format: str, since: datetime | None, until: datetime | None
+) -> int:
+    engine = create_engine(config.database.url)
+    try:
+        rows = await export_rows(session_factory(engine), since=since, until=until)
+    finally:
+        await engine.dispose()
+    sys.stdout.write(rows_to_csv(rows) if output_format == "csv" else rows_to_json(rows))
+    return EXIT_OK
+
+
+async def _report(config: Config, since: datetime | None, until: datetime | None) -> int:
+    engine = create_engine(config.database.url)
+    try:
+        report = await nps_report(session_factory(engine), since=since, until=until)
+    finally:
+        await engine.dispose()
+    sys.stdout.write(format_report(report))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The composition root: the one place that builds and wires every part.
+
+It owns start-up and shutdown order (database checked before anything
+listens; FastAGI stopped before the database closes, so no answer is cut off)
+and the two queues that keep the AMI path fast: events are applied by one
+consumer task in arrival order, and finished calls are written by one writer
+task, so a slow database never blocks the socket Asterisk writes events to
+(Asterisk drops a manager session whose writes block for 100 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ivr import survey
+from ivr.agi import NpsRoute
+from ivr.ami import AmiClient
+from ivr.calls import CallTracker
+from ivr.config import Config
+from ivr.domain import AmiEvent, CallRecord
+from ivr.fastagi import AgiChannel, FastAgiServer, Route
+from storage.database import check_migrated, create_engine, session_factory
+from storage.repository import SqlSurveyRepository
+
+log = logging.getLogger(__name__)
+
+# How often finished calls are evicted from memory (in applied events).
+EVICT_EVERY_EVENTS = 1000
+
+
+def survey_spec(config: Config) -> survey.SurveySpec:
+    prompts = config.survey
+    return survey.SurveySpec(
+        questions=(
+            survey.Question("agent", prompts.prompt_agent),
+            survey.Question("company", prompts.prompt_company),
+        ),
+        intro=prompts.prompt_intro,
+        invalid=prompts.prompt_invalid,
+        no_input=prompts.prompt_no_input,
+        thanks=prompts.prompt_thanks,
+        answer_timeout=prompts.answer_timeout,
+        ten_timeout=prompts.ten_timeout,
+        max_attempts=prompts.max_attempts,
+    )
+
+
+@dataclass
+class Counters:
+    events: int = 0
+    event_errors: int = 0
+    calls_saved: int = 0
+    call_save_errors: int = 0
+
+
+class Service:
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._clock = clock
+        self.counters = Counters()
+        self.tracker = CallTracker(
+            config.ami.name, retention_seconds=config.tracking.retention_seconds
+        )
+        self._events: asyncio.Queue[AmiEvent] = asyncio.Queue()
+        self._finished_calls: asyncio.Queue[CallRecord] = asyncio.Queue()
+        self._engine: AsyncEngine | None = None
+        self.repository: SqlSurveyRepository | None = None
+        self.ami: AmiClient | None = None
+        self.agi: FastAgiServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Check the database, then start AMI tracking and the FastAGI server."""
+        self._engine = create_engine(self.config.database.url)
+        try:
+            await check_migrated(self._engine)
+        except BaseException:
+            await self._engine.dispose()
+            self._engine = None
+            raise
+        self.repository = SqlSurveyRepository(session_factory(self._engine))
+        route = NpsRoute(
+            pbx=self.config.ami.name,
+            spec=survey_spec(self.config),
+            calls=self.tracker.get,
+            repository=self.repository,
+        )
+        self.agi = FastAgiServer(
+            self._route(route),
+            host=self.config.agi.host,
+            port=self.config.agi.port,
+            header_timeout=self.config.agi.header_timeout,
+            command_timeout=self.config.agi.command_timeout,
+        )
+        self.ami = AmiClient(self.config.ami, self._events.put_nowait, on_login=self._resync)
+        self._tasks = [
+            asyncio.create_task(self._consume_events(), name="ami-events"),
+            asyncio.create_task(self._write_calls(), name="call-writer"),
+            asyncio.create_task(self.ami.run(), name="ami-session"),
+        ]
+        await self.agi.start()
+
+    @property
+    def agi_port(self) -> int:
+        assert self.agi is not None
+        return self.agi.port
+
+    def _route(self, route: NpsRoute) -> Route:
+        async def serve(channel: AgiChannel) -> None:
+            if channel.request.script != "nps":
+                log.warning(
+                    "FastAGI %s: unknown route %r (this service serves agi://HOST:PORT/nps)",
+                    channel.request.channel,
+                    channel.request.get("agi_network_script"),
+                )
+                return
+            await route(channel)
+
+        return serve
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let open surveys finish (up to `grace`), then flush and close everything."""
+        if self.agi is not None:
+            await self.agi.stop(grace)
+        if self.ami is not None:
+            await self.ami.logoff()
+        ami_task = next((t for t in self._tasks if t.get_name() == "ami-session"), None)
+        if ami_task is not None:
+            ami_task.cancel()
+        await self._drain_queues(grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def _drain_queues(self, grace: float) -> None:
+        """Apply queued events and write finished calls before closing the database."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._events.join(), grace)
+            await asyncio.wait_for(self._finished_calls.join(), grace)
+
+    async def _resync(self) -> None:
+        assert self.ami is not None
+        for event in await self.ami.resync():
+            self._events.put_nowait(event)
+
+    async def _consume_events(self) -> None:
+        while True:
+            event = await self._events.get()
+            try:
+                self._apply(event)
+            finally:
+                self._events.task_done()
+
+    def _apply(self, event: AmiEvent) -> None:
+        self.counters.events += 1
+        try:
+            finished = self.tracker.feed(event)
+        except Exception:
+            self.counters.event_errors += 1
+            log.exception(
+                "AMI %s: event %s could not be tracked (Linkedid=%s)",
+                event.pbx,
+                event.name or "?",
+                event.linkedid or "-",
+            )
+            return
+        for call in finished:
+            self._finished_calls.put_nowait(call)
+        if self.counters.events % EVICT_EVERY_EVENTS == 0:
+            now = self._clock()
+            for call in self.tracker.expire_stale(now):
+                self._finished_calls.put_nowait(call)
+            self.tracker.evict(now)
+
+    async def _write_calls(self) -> None:
+        assert self.repository is not None
+        while True:
+            call = await self._finished_calls.get()
+            try:
+                await self.repository.save_call(call)
+                self.counters.calls_saved += 1
+            except Exception:
+                self.counters.call_save_errors += 1
+                log.exception("Linkedid=%s: could not store the finished call", call.linkedid)
+            finally:
+                self._finished_calls.task_done()
