@@ -86,8 +86,12 @@ class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
                 self._buffer = rest
         *complete, self._buffer = self._buffer.split(EOL + EOL)
         for raw in complete:
-            text = raw.strip()
+            # Only line breaks are trimmed: a last header with an empty value
+            # (`Extra: `) needs its space to stay a header.
+            text = raw.strip("\r\n")
             if not text:
+                continue
+            if text.startswith("Event: ") and self._deliver_event(text):
                 continue
             message = Message.from_line(text)
             if message is None:
@@ -103,6 +107,32 @@ class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
             )
             self._buffer = ""
             self.transport.close()
+
+    def _deliver_event(self, text: str) -> bool:
+        """Hand an unsolicited event straight to the factory, as plain headers.
+
+        Events are most of the traffic; building panoramisk's case-insensitive
+        Message for each costs more than tracking the call (bench/ami_ingest.py).
+        Events answering a pending action (list items) and Shutdown, which
+        panoramisk's protocol treats as a lost connection, take its usual path.
+        """
+        headers: dict[str, str] = {}
+        repeated: dict[str, list[str]] = {}
+        for line in text.split(EOL):
+            name, separator, value = line.partition(": ")
+            if not separator:
+                if not line.endswith(":"):
+                    continue
+                name, value = line[:-1], ""
+            if name in headers:
+                repeated.setdefault(name, [headers[name]]).append(value)
+            else:
+                headers[name] = value
+        action_id = headers.get("ActionID")
+        if headers.get("Event") == "Shutdown" or (action_id and action_id in self.responses):
+            return False
+        self.factory.dispatch_headers(headers, {k: tuple(v) for k, v in repeated.items()})
+        return True
 
 
 class _EverythingForgettable:
@@ -324,6 +354,19 @@ class AmiClient:
 
     def dispatch(self, message: Message) -> None:
         self._sink(to_event(self._config.name, message, self._clock()))
+
+    def dispatch_headers(
+        self, headers: dict[str, str], repeated: dict[str, tuple[str, ...]]
+    ) -> None:
+        self._sink(
+            AmiEvent(
+                pbx=self._config.name,
+                name=headers.get("Event", ""),
+                headers=headers,
+                received_at=self._clock(),
+                repeated=repeated,
+            )
+        )
 
     def connection_lost(self, exc: object) -> None:
         if isinstance(exc, Message):

@@ -60,6 +60,9 @@ class _Factory:
     def dispatch(self, message: Any) -> None:
         self.events.append(message)
 
+    def dispatch_headers(self, headers: dict[str, str], repeated: object) -> None:
+        self.events.append(headers)
+
     def connection_lost(self, exc: object) -> None:
         return None
 
