@@ -28,7 +28,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from panoramisk.actions import Action
@@ -46,9 +46,6 @@ EOL = "\r\n"
 BANNER_PREFIX = "Asterisk Call Manager/"
 # Far above any real AMI message (a Status with all variables is a few KiB).
 MAX_MESSAGE_CHARS = 1 << 20
-
-# The actions whose list events describe calls in progress, in the order sent.
-RESYNC_ACTIONS = ("QueueStatus", "CoreShowChannels")
 
 
 class AmiLoginRefused(Exception):
@@ -175,7 +172,7 @@ class AmiClient:
         config: AmiConfig,
         sink: EventSink,
         *,
-        on_login: Callable[[], Awaitable[None]] | None = None,
+        on_login: Callable[[], Coroutine[Any, Any, None]] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -275,9 +272,18 @@ class AmiClient:
             self._config.port,
             self._config.username,
         )
+        # The resync runs beside the keepalive: if Asterisk stops answering in
+        # the middle of it, the unanswered Ping is what notices.
+        resync: asyncio.Task[None] | None = None
         if self._on_login is not None:
-            await self._on_login()
-        await self._keepalive()
+            resync = asyncio.create_task(self._on_login())
+        try:
+            await self._keepalive()
+        finally:
+            if resync is not None and not resync.done():
+                resync.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await resync
 
     async def _keepalive(self) -> None:
         """Ping on a timer; a ping unanswered in time means the connection is dead."""
@@ -317,33 +323,43 @@ class AmiClient:
     async def resync(self) -> list[AmiEvent]:
         """Ask for the calls in progress; return the list events in the order received.
 
-        `CoreShowChannels` needs write permission (fact 43); a least-privilege
-        account gets `Permission denied` and is resynced from QueueStatus alone.
+        QueueStatus lists callers still waiting but not those talking to an agent
+        (fact 41); CoreShowChannels lists those. A least-privilege account is
+        refused CoreShowChannels (fact 43) but may send BridgeList and
+        BridgeInfo, which show which channels share a bridge: enough to find each
+        caller's agent.
         """
-        events: list[AmiEvent] = []
-        for action in RESYNC_ACTIONS:
-            try:
-                reply = await self.send_action({"Action": action}, as_list=True)
-            except (TimeoutError, AmiConnectionLost) as error:
-                log.warning("AMI %s: %s for resync failed: %s", self._config.name, action, error)
-                continue
-            messages = reply if isinstance(reply, list) else [reply]
-            head = messages[0] if messages else None
-            if head is not None and head.get("Response") == "Error":
-                log.warning(
-                    "AMI %s: %s refused (%s); resync continues without it",
-                    self._config.name,
-                    action,
-                    head.get("Message", ""),
-                )
-                continue
-            now = self._clock()
-            events.extend(
-                to_event(self._config.name, message, now)
-                for message in messages
-                if "Event" in message
-            )
+        events = await self._list({"Action": "QueueStatus"}) or []
+        channels = await self._list({"Action": "CoreShowChannels"})
+        if channels is not None:
+            return events + channels
+        for bridge in await self._list({"Action": "BridgeList"}) or []:
+            if bridge.name == "BridgeListItem":
+                uniqueid = bridge.get("BridgeUniqueid")
+                action = {"Action": "BridgeInfo", "BridgeUniqueid": uniqueid}
+                events += await self._list(action) or []
         return events
+
+    async def _list(self, action: dict[str, str]) -> list[AmiEvent] | None:
+        """One list action's events, or None when it was refused or failed."""
+        name = action["Action"]
+        try:
+            reply = await self.send_action(action, as_list=True)
+        except (TimeoutError, AmiConnectionLost) as error:
+            log.warning("AMI %s: %s for resync failed: %s", self._config.name, name, error)
+            return None
+        messages = reply if isinstance(reply, list) else [reply]
+        head = messages[0] if messages else None
+        if head is not None and head.get("Response") == "Error":
+            log.info(
+                "AMI %s: %s refused (%s); resync goes on without it",
+                self._config.name,
+                name,
+                head.get("Message", ""),
+            )
+            return None
+        now = self._clock()
+        return [to_event(self._config.name, m, now) for m in messages if "Event" in m]
 
     async def logoff(self) -> None:
         if self._protocol is not None and not self._lost.is_set():

@@ -334,6 +334,10 @@ async def _merge_legs(session: AsyncSession, call_id: int, legs: Sequence[AgentL
     positions: dict[tuple[str, ...], int] = {
         _leg_key(row.channel, row.interface, row.connected_at): row.position for row in stored
     }
+    # A leg read from channel variables (the service started mid-call) has no
+    # channel; it is the same agent as a tracked leg on the same interface.
+    last_by_interface = {row.interface: row.position for row in stored}
+    channel_less = {row.interface: row.position for row in stored if not row.channel}
     next_position = stored[-1].position + 1 if stored else 0
     rows: list[dict[str, Any]] = []
     for leg in legs:
@@ -341,9 +345,17 @@ async def _merge_legs(session: AsyncSession, call_id: int, legs: Sequence[AgentL
         assert connected_at is not None
         key = _leg_key(leg.channel, leg.interface, connected_at)
         position = positions.get(key)
+        if position is None and not leg.channel:
+            known = last_by_interface.get(leg.interface)
+            if known is not None:
+                continue  # the stored leg already knows at least as much
+        if position is None and leg.channel:
+            position = channel_less.pop(leg.interface, None)
         if position is None:
-            position = positions[key] = next_position
+            position = next_position
             next_position += 1
+        positions[key] = position
+        last_by_interface[leg.interface] = position
         rows.append(_leg_row(call_id, position, leg, connected_at))
     for row in rows:
         statement = _insert(session, agents).values(row)

@@ -159,6 +159,26 @@ async def test_a_rebuilt_record_with_only_the_current_agent_is_appended(
     assert (one, three) == stored.agents
 
 
+@pytest.mark.parametrize("channel_data_first", [True, False], ids=["AGI first", "AMI first"])
+async def test_a_leg_read_from_channel_variables_merges_with_the_tracked_leg(
+    repository: SqlSurveyRepository, channel_data_first: bool
+) -> None:
+    """The AGI fallback knows only MEMBERNAME/MEMBERINTERFACE (no channel): it is the
+    same agent as the leg AMI tracking reports, whichever is saved first."""
+    tracked = leg("Agent One", 1001, connected=30, talk_seconds=40, ended_by=HangupSide.AGENT)
+    from_channel = dataclasses.replace(
+        tracked, channel="", connected_at=0.0, hold_seconds=None, ring_seconds=None,
+        talk_seconds=None, ended_by=None,
+    )  # fmt: skip
+    records = [call(agents=(from_channel,), partial=True), call(agents=(tracked,))]
+    for record in records if channel_data_first else reversed(records):
+        await repository.save_call(record)
+
+    stored = await repository.get_call(PBX, "1741000000.1")
+    assert stored is not None
+    assert (tracked,) == stored.agents
+
+
 async def test_the_credited_agent_is_the_last_of_the_stored_chain(
     repository: SqlSurveyRepository,
     database_sessions: async_sessionmaker[AsyncSession],
