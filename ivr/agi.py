@@ -14,13 +14,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ivr import survey
-from ivr.agi_protocol import AgiReply, quote_argument, unknown_to_none
+from ivr.agi_protocol import AgiReply, options, quote_argument, unknown_to_none
+from ivr.background import Background
 from ivr.domain import AgentLeg, Answer, CallRecord, SurveyStart, SurveyStatus
 from ivr.fastagi import AgiChannel
 from ivr.policy import decide
 from ivr.ports import SurveyRepository
 
 log = logging.getLogger(__name__)
+
+# The `key=value` AGI arguments the dialplan recipes pass (dialplan/README.md).
+KNOWN_OPTIONS = frozenset({"optin", "initiated"})
 
 # The longest a prompt may play before the session is considered stuck.
 MAX_PROMPT_SECONDS = 120.0
@@ -38,9 +42,11 @@ class NpsRoute:
         spec: survey.SurveySpec,
         calls: CallLookup,
         repository: SurveyRepository,
+        background: Background,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pbx = pbx
+        self._background = background
         self._spec = spec
         self._calls = calls
         self._repository = repository
@@ -72,6 +78,10 @@ class NpsRoute:
                 "Linkedid=%s: no survey on %s (%s)", linkedid, request.channel, decision.reason
             )
             return
+        given = options(request.arguments)
+        unknown = sorted(set(given) - KNOWN_OPTIONS)
+        if unknown:
+            log.info("Linkedid=%s: AGI arguments ignored: %s", linkedid, ", ".join(unknown))
         start = SurveyStart(
             pbx=self._pbx,
             linkedid=linkedid,
@@ -79,14 +89,22 @@ class NpsRoute:
             uniqueid=request.uniqueid,
             language=request.language,
             started_at=self._clock(),
+            opted_in=True if given.get("optin") == "1" else None,
+            initiated_by=given.get("initiated"),
         )
-        survey_id = await self._repository.begin_survey(call, start)
-        if survey_id is None:
-            log.warning(
-                "Linkedid=%s: already surveyed; this request is not counted twice", linkedid
-            )
-            return
-        await _Session(channel, linkedid, survey_id, self._repository, self._clock).run(self._spec)
+        # The survey row is written while ANSWER and the intro go out, so the
+        # caller never waits on the database before hearing something; the
+        # session waits for it before the first question.
+        begin = asyncio.create_task(self._repository.begin_survey(call, start))
+        session = _Session(
+            channel,
+            linkedid=linkedid,
+            begin=begin,
+            repository=self._repository,
+            clock=self._clock,
+            background=self._background,
+        )
+        await session.run(self._spec)
 
     async def _read_linkedid(self, channel: AgiChannel) -> str | None:
         reply = await channel.command("GET VARIABLE CHANNEL(linkedid)")
@@ -134,14 +152,17 @@ class _Session:
     def __init__(
         self,
         channel: AgiChannel,
+        *,
         linkedid: str,
-        survey_id: int,
+        begin: asyncio.Task[int | None],
         repository: SurveyRepository,
         clock: Callable[[], datetime],
+        background: Background,
     ) -> None:
+        self._background = background
         self._channel = channel
         self._linkedid = linkedid
-        self._survey_id = survey_id
+        self._begin = begin
         self._repository = repository
         self._clock = clock
         self._writes: list[asyncio.Task[None]] = []
@@ -156,12 +177,31 @@ class _Session:
                 if isinstance(transition.command, survey.Finish):
                     status = transition.command.status
                     break
+                if _asks_a_question(transition.command) and await self._begin is None:
+                    log.warning(
+                        "Linkedid=%s: already surveyed; this request is not counted twice",
+                        self._linkedid,
+                    )
+                    return
                 reply = await self._perform(transition.command)
                 transition = survey.step(transition.state, reply)
         finally:
-            await self._flush()
-            await self._repository.finish_survey(self._survey_id, status, self._clock())
-            log.info("Linkedid=%s: survey %s", self._linkedid, status.value)
+            self._background.spawn(self._close(status), what=f"finish survey {self._linkedid}")
+
+    async def _close(self, status: SurveyStatus) -> None:
+        """Wait for this survey's answers, then record where it stopped."""
+        await self._flush()
+        survey_id = await self._begin
+        if survey_id is None:
+            return
+        try:
+            await self._repository.finish_survey(survey_id, status, self._clock())
+        except Exception:
+            log.exception(
+                "Linkedid=%s: could not record the survey's status %s", self._linkedid, status
+            )
+            raise
+        log.info("Linkedid=%s: survey %s", self._linkedid, status.value)
 
     def _store(self, outcomes: tuple[survey.Outcome, ...]) -> None:
         for outcome in outcomes:
@@ -170,7 +210,9 @@ class _Session:
 
     async def _write(self, answer: Answer) -> None:
         try:
-            await self._repository.save_answer(self._survey_id, answer)
+            survey_id = await self._begin
+            if survey_id is not None:
+                await self._repository.save_answer(survey_id, answer)
         except Exception:
             log.exception(
                 "Linkedid=%s: could not store the %s answer (%s)",
@@ -217,6 +259,11 @@ class _Session:
             prompt,
         )
         return survey.PromptMissing()
+
+
+def _asks_a_question(command: survey.Command) -> bool:
+    """Questions are the interruptible prompts; nothing before them needs the survey row."""
+    return isinstance(command, survey.Play) and command.interruptible
 
 
 def _key_or(reply: AgiReply, otherwise: survey.Reply) -> survey.Reply:

@@ -146,6 +146,21 @@ class AgiRequest:
         return None
 
 
+def options(arguments: tuple[str, ...]) -> dict[str, str]:
+    """`key=value` AGI arguments after the Linkedid (dialplan/README.md).
+
+    The dialplan always passes each key it knows, empty when it does not apply
+    (`optin=`), so an empty value means "not given" and is left out. Arguments
+    that are not `key=value` are left out too; the route says which it ignored.
+    """
+    found: dict[str, str] = {}
+    for argument in arguments[1:]:
+        key, separator, value = argument.partition("=")
+        if separator and key and value:
+            found[key.strip().lower()] = value.strip()
+    return found
+
+
 def unknown_to_none(value: str | None) -> str | None:
     """Asterisk writes absent caller data as `unknown`/`<unknown>` or leaves it empty."""
     if value is None:

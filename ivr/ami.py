@@ -188,6 +188,7 @@ class AmiClient:
         self.awaiting_actions: deque[Any] = deque()
         self.forgetable_actions = _EverythingForgettable()
         self.logins = 0
+        self.resync_seconds: deque[float] = deque(maxlen=16)
 
     @property
     def connected(self) -> bool:
@@ -329,22 +330,28 @@ class AmiClient:
         BridgeInfo, which show which channels share a bridge: enough to find each
         caller's agent.
         """
+        started = time.monotonic()
         events = await self._list({"Action": "QueueStatus"}) or []
         channels = await self._list({"Action": "CoreShowChannels"})
         if channels is not None:
-            return events + channels
-        for bridge in await self._list({"Action": "BridgeList"}) or []:
-            if bridge.name == "BridgeListItem":
-                uniqueid = bridge.get("BridgeUniqueid")
-                action = {"Action": "BridgeInfo", "BridgeUniqueid": uniqueid}
-                events += await self._list(action) or []
+            events += channels
+        else:
+            for bridge in await self._list({"Action": "BridgeList"}) or []:
+                if bridge.name == "BridgeListItem":
+                    uniqueid = bridge.get("BridgeUniqueid")
+                    action = {"Action": "BridgeInfo", "BridgeUniqueid": uniqueid}
+                    events += await self._list(action) or []
+        self.resync_seconds.append(time.monotonic() - started)
         return events
 
     async def _list(self, action: dict[str, str]) -> list[AmiEvent] | None:
         """One list action's events, or None when it was refused or failed."""
         name = action["Action"]
         try:
-            reply = await self.send_action(action, as_list=True)
+            # Not as_list=True: panoramisk then waits for a second message that a
+            # refusal (`Response: Error` alone) never sends. Left to itself it
+            # collects `EventList: start` answers up to their *Complete event.
+            reply = await self.send_action(action)
         except (TimeoutError, AmiConnectionLost) as error:
             log.warning("AMI %s: %s for resync failed: %s", self._config.name, name, error)
             return None

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr import __version__
-from ivr.config import Config, ConfigError, load
+from ivr.config import CONFIG_ENV, Config, ConfigError, load
 from storage.database import (
     DatabaseError,
     create_engine,
@@ -63,6 +64,37 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     db_commands.add_parser("upgrade", help="create or migrate the schema to the latest version")
 
+    prompts = commands.add_parser("prompts", help="the survey's sound files")
+    prompt_commands = prompts.add_subparsers(
+        dest="prompts_command", required=True, metavar="PROMPTS_COMMAND"
+    )
+    build = prompt_commands.add_parser(
+        "build", help="synthesize every prompt offline with espeak-ng and sox"
+    )
+    build.add_argument(
+        "--lang", default="en,ru,fa,eu,es", help="comma-separated languages (default: all five)"
+    )
+    build.add_argument(
+        "--out", required=True, type=Path, help="folder for <lang>/ivr-survey/<name>.<format>"
+    )
+    build.add_argument("--formats", default="wav", help="comma-separated: wav, ulaw, gsm")
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="also replace files ivr-survey did not write (recordings)",
+    )
+
+    check = commands.add_parser(
+        "check", help="check config, database, AMI account, FastAGI port and prompts"
+    )
+    check.add_argument(
+        "--ami-watch",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="seconds to watch AMI events to confirm the account's read classes (default: 3)",
+    )
+
     export = commands.add_parser("export", help="print one row per survey")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     _add_period(export)
@@ -88,6 +120,13 @@ def _date(text: str) -> datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.debug)
+    if args.command == "prompts":
+        # Building sounds needs no configuration: a broken one must not block it.
+        from ivr.prompts import build_prompts, parse_list  # noqa: PLC0415
+
+        return build_prompts(
+            parse_list(args.lang), args.out, parse_list(args.formats), force=args.force
+        )
     try:
         config = load(args.config, default_database_url=default_sqlite_url(Path.cwd()))
         if not args.debug:
@@ -142,6 +181,18 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         revision = await upgrade(config.database.url)
         print(f"database {redact_url(config.database.url)} is at revision {revision}")
         return EXIT_OK
+    if args.command == "check":
+        from ivr.check import run_check  # noqa: PLC0415
+        from ivr.prompts import parse_list  # noqa: PLC0415
+
+        sounds_dir = config.survey.sounds_dir
+        return await run_check(
+            config,
+            languages=parse_list(config.survey.languages),
+            sounds_dir=Path(sounds_dir) if sounds_dir else None,
+            ami_watch=args.ami_watch,
+            config_source=args.config or os.environ.get(CONFIG_ENV) or "defaults and environment",
+        )
     if args.command == "export":
         return await _export(config, args.format, args.since, args.until)
     if args.command == "report":

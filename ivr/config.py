@@ -22,6 +22,8 @@ from typing import Any
 ENV_PREFIX = "IVR_SURVEY_"
 CONFIG_ENV = "IVR_SURVEY_CONFIG"
 _PROMPT_NAME = re.compile(r"^[A-Za-z0-9_./-]*$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]+)*$")
+_LIST_SEPARATORS = re.compile(r"[\s,]+")
 
 
 class ConfigError(Exception):
@@ -72,6 +74,8 @@ class SurveyConfig:
     answer_timeout: float = 5.0
     ten_timeout: float = 1.5
     max_attempts: int = 3
+    languages: str = "en"
+    sounds_dir: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,84 @@ class LogConfig:
     level: str = "INFO"
 
 
+WEB_ROLES = ("admin", "viewer")
+_ENTRY_SEPARATORS = re.compile(r"[\s,]+")
+MIN_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class WebUser:
+    """One dashboard login: `password_hash` is `pbkdf2_sha256$iterations$salt$hash`."""
+
+    name: str
+    role: str
+    password_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The reports API and dashboard.
+
+    `tokens` is a list of `role:token` entries and `users` of
+    `name:role:pbkdf2_sha256$...` entries, separated by commas or spaces: the
+    loader only knows strings, and one string per key keeps every secret
+    settable from the environment (IVR_SURVEY_WEB_TOKENS) without a file.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    tokens: str = field(default="", repr=False)
+    users: str = field(default="", repr=False)
+    session_secret: str = field(default="", repr=False)
+    session_hours: float = 12.0
+    metrics_auth: str = "token"
+    min_n: int = 30
+    champions: int = 5
+    outlier_z: float = 2.0
+    rollup_interval: float = 60.0
+
+    def token_roles(self) -> dict[str, str]:
+        """token -> role, from `tokens`; malformed entries are left to the check."""
+        roles: dict[str, str] = {}
+        for entry in _entries(self.tokens):
+            role, _, token = entry.partition(":")
+            if role in WEB_ROLES and token:
+                roles[token] = role
+        return roles
+
+    def web_users(self) -> dict[str, WebUser]:
+        """name -> user, from `users`; malformed entries are left to the check."""
+        users: dict[str, WebUser] = {}
+        for entry in _entries(self.users):
+            name, role, password_hash = _user_fields(entry)
+            if name and role in WEB_ROLES and password_hash:
+                users[name] = WebUser(name=name, role=role, password_hash=password_hash)
+        return users
+
+    def base_url(self) -> str:
+        """Where people reach the dashboard, for links sent out in alerts."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    """The detractor webhook; an empty `webhook_url` turns alerts off.
+
+    The URL is kept out of `repr` too: chat webhooks carry their secret in it.
+    """
+
+    webhook_url: str = field(default="", repr=False)
+    secret: str = field(default="", repr=False)
+    timeout: float = 5.0
+    max_attempts: int = 6
+    backoff_initial: float = 1.0
+    backoff_max: float = 300.0
+    queue_size: int = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     ami: AmiConfig = field(default_factory=AmiConfig)
@@ -92,6 +174,8 @@ class Config:
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -101,6 +185,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "survey": SurveyConfig,
     "tracking": TrackingConfig,
     "log": LogConfig,
+    "web": WebConfig,
+    "alerts": AlertsConfig,
 }
 
 
@@ -138,6 +224,8 @@ def load(
             survey=config.survey,
             tracking=config.tracking,
             log=config.log,
+            web=config.web,
+            alerts=config.alerts,
         )
     return config
 
@@ -255,6 +343,11 @@ def _check_survey(survey: SurveyConfig) -> list[str]:
         problems.append("answer_timeout/ten_timeout: must be more than 0 seconds")
     if survey.max_attempts < 1:
         problems.append(f"max_attempts: {survey.max_attempts} must be at least 1")
+    for language in _LIST_SEPARATORS.split(survey.languages.strip()):
+        if not _LANGUAGE.match(language):
+            problems.append(
+                f"languages: {language!r} is not an Asterisk language code (like en, es, pt_BR)"
+            )
     return problems
 
 
@@ -270,10 +363,77 @@ def _check_tracking(tracking: TrackingConfig) -> list[str]:
     return []
 
 
+def _entries(text: str) -> list[str]:
+    return [entry for entry in _ENTRY_SEPARATORS.split(text.strip()) if entry]
+
+
+def _user_fields(entry: str) -> tuple[str, str, str]:
+    """name, role, hash of a `users` entry; missing parts are empty."""
+    name, _, rest = entry.partition(":")
+    role, _, password_hash = rest.partition(":")
+    return name, role, password_hash
+
+
+def _check_web(web: WebConfig) -> list[str]:
+    problems = []
+    if not 0 <= web.port < 65536:
+        problems.append(f"port: {web.port} is not a TCP port")
+    if not web.host:
+        problems.append("host: must not be empty")
+    if web.public_url and not web.public_url.startswith(("http://", "https://")):
+        problems.append(f"public_url: {web.public_url!r} must start with http:// or https://")
+    for number, entry in enumerate(_entries(web.tokens), start=1):
+        role, _, token = entry.partition(":")
+        if role not in WEB_ROLES or len(token) < MIN_TOKEN_LENGTH:
+            problems.append(
+                f"tokens: entry {number} is not role:token (role admin or viewer, "
+                f"token of at least {MIN_TOKEN_LENGTH} characters; the entry is not shown)"
+            )
+    for entry in _entries(web.users):
+        name, role, password_hash = _user_fields(entry)
+        if not name or role not in WEB_ROLES or not password_hash.startswith("pbkdf2_sha256$"):
+            problems.append(
+                f"users: the entry for {name!r} is not name:role:pbkdf2_sha256$... "
+                "(make the hash with `python -m ivr.web.passwords`)"
+            )
+    if web.session_hours <= 0:
+        problems.append("session_hours: must be more than 0")
+    if web.metrics_auth not in ("token", "none"):
+        problems.append(f"metrics_auth: {web.metrics_auth!r} is not one of token, none")
+    if web.min_n < 1:
+        problems.append(f"min_n: {web.min_n} must be at least 1")
+    if web.champions < 1:
+        problems.append(f"champions: {web.champions} must be at least 1")
+    if web.outlier_z <= 0:
+        problems.append("outlier_z: must be more than 0")
+    if web.rollup_interval <= 0:
+        problems.append("rollup_interval: must be more than 0 seconds")
+    return problems
+
+
+def _check_alerts(alerts: AlertsConfig) -> list[str]:
+    problems = []
+    if alerts.webhook_url and not alerts.webhook_url.startswith(("http://", "https://")):
+        problems.append("webhook_url: must start with http:// or https://")
+    if alerts.webhook_url and not alerts.secret:
+        problems.append("secret: needed to sign the webhook (HMAC-SHA256) when webhook_url is set")
+    if alerts.timeout <= 0:
+        problems.append("timeout: must be more than 0 seconds")
+    if alerts.max_attempts < 1:
+        problems.append(f"max_attempts: {alerts.max_attempts} must be at least 1")
+    if alerts.backoff_initial <= 0 or alerts.backoff_max < alerts.backoff_initial:
+        problems.append("backoff_initial/backoff_max: need 0 < backoff_initial <= backoff_max")
+    if alerts.queue_size < 1:
+        problems.append(f"queue_size: {alerts.queue_size} must be at least 1")
+    return problems
+
+
 _CHECKS: dict[str, tuple[Callable[[Any], list[str]], ...]] = {
     "ami": (_check_ami,),
     "agi": (_check_agi,),
     "survey": (_check_survey,),
     "tracking": (_check_tracking,),
     "log": (_check_log,),
+    "web": (_check_web,),
+    "alerts": (_check_alerts,),
 }

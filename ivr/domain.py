@@ -146,3 +146,5 @@ class SurveyStart:
     uniqueid: str
     language: str
     started_at: datetime
+    opted_in: bool | None = None
+    initiated_by: str | None = None

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr import survey
 from ivr.agi import NpsRoute
 from ivr.ami import AmiClient
+from ivr.background import Background
 from ivr.calls import CallTracker
 from ivr.config import Config
 from ivr.domain import AmiEvent, CallRecord
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # How often finished calls are evicted from memory (in applied events).
 EVICT_EVERY_EVENTS = 1000
+# How many queued AMI events are applied before FastAGI sessions get a turn.
+YIELD_EVERY_EVENTS = 32
 
 
 def survey_spec(config: Config) -> survey.SurveySpec:
@@ -75,6 +78,7 @@ class Service:
         self.ami: AmiClient | None = None
         self.agi: FastAgiServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.background = Background()
 
     async def start(self) -> None:
         """Check the database, then start AMI tracking and the FastAGI server."""
@@ -91,6 +95,7 @@ class Service:
             spec=survey_spec(self.config),
             calls=self.tracker.get,
             repository=self.repository,
+            background=self.background,
         )
         self.agi = FastAgiServer(
             self._route(route),
@@ -129,6 +134,9 @@ class Service:
         """Let open surveys finish (up to `grace`), then flush and close everything."""
         if self.agi is not None:
             await self.agi.stop(grace)
+        unfinished = await self.background.drain(grace)
+        if unfinished:
+            log.error("%d survey writes did not finish before shutdown", unfinished)
         if self.ami is not None:
             await self.ami.logoff()
         ami_task = next((t for t in self._tasks if t.get_name() == "ami-session"), None)
@@ -157,12 +165,22 @@ class Service:
             self._events.put_nowait(event)
 
     async def _consume_events(self) -> None:
+        """Apply events in arrival order, yielding to the callers' sessions regularly.
+
+        `Queue.get()` does not suspend while events are waiting, so a burst of
+        thousands would otherwise hold the loop and every caller would hear the
+        gap (bench/agi_concurrency.py measured p99 turnarounds over a second).
+        """
+        applied = 0
         while True:
             event = await self._events.get()
             try:
                 self._apply(event)
             finally:
                 self._events.task_done()
+            applied += 1
+            if applied % YIELD_EVERY_EVENTS == 0:
+                await asyncio.sleep(0)
 
     def _apply(self, event: AmiEvent) -> None:
         self.counters.events += 1

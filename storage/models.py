@@ -157,6 +157,11 @@ class Survey(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # From the dialplan (dialplan/README.md): True when the caller opted in
+    # before the queue, NULL when never asked; "agent" when the agent sent the
+    # caller to the survey, NULL when it started on its own.
+    opted_in: Mapped[bool | None] = mapped_column(sa.Boolean)
+    initiated_by: Mapped[str | None] = mapped_column(sa.String(16))
 
 
 class SurveyAnswer(Base):

@@ -9,6 +9,7 @@ from ivr.agi_protocol import (
     AgiReply,
     AgiRequest,
     is_continuation,
+    options,
     parse_environment_line,
     parse_reply,
     quote_argument,
@@ -146,3 +147,21 @@ def test_header_lines_that_are_not_agi_variables_are_refused() -> None:
 def test_arguments_are_quoted(value: str, expected: str) -> None:
     """Escape digits and texts are sent as one quoted AGI argument."""
     assert expected == quote_argument(value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (("1795329453.8",), {}),
+        (("1795329453.8", "optin=1", "initiated=agent"), {"optin": "1", "initiated": "agent"}),
+        (("1795329453.8", "optin=", "initiated="), {}),
+        (("1795329453.8", "support", "Optin=1"), {"optin": "1"}),
+        (("optin=1",), {}),
+    ],
+    ids=["linkedid only", "both given", "empty means not given", "junk and case", "first is never"],
+)
+def test_key_value_arguments_after_the_linkedid(
+    arguments: tuple[str, ...], expected: dict[str, str]
+) -> None:
+    """The dialplan passes optin=/initiated= after the Linkedid; empty values mean not given."""
+    assert expected == options(arguments)

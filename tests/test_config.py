@@ -97,7 +97,8 @@ x = 1
         "[survey] prompt_thanks: 'thanks file.wav' is not a sound file name "
         "(letters, digits, _ . / - only, no extension needed)",
         "[survey] max_attempts: 0 must be at least 1",
-        "[surveys]: unknown section (known: ami, agi, database, survey, tracking, log)",
+        "[surveys]: unknown section "
+        "(known: ami, agi, database, survey, tracking, log, web, alerts)",
     ]
     assert expected == caught.value.problems
 
@@ -116,6 +117,16 @@ def test_secret_and_database_url_never_appear_in_repr(tmp_path: Path) -> None:
     """Logging the config object must not leak the AMI secret or the DB password."""
     config = load(write(tmp_path, GOOD), environ={})
     assert ("s3cret-value" in repr(config), "pw@" in repr(config)) == (False, False)
+
+
+def test_survey_languages_must_be_asterisk_language_codes(tmp_path: Path) -> None:
+    """`languages` names the sounds/<lang> folders `check` looks in."""
+    with pytest.raises(ConfigError) as caught:
+        load(write(tmp_path, '[survey]\nlanguages = "en, es, Spanish"\n'), environ={})
+    expected = [
+        "[survey] languages: 'Spanish' is not an Asterisk language code (like en, es, pt_BR)"
+    ]
+    assert expected == caught.value.problems
 
 
 def test_default_database_url_applies_only_when_none_is_configured() -> None:

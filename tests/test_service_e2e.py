@@ -386,20 +386,53 @@ async def test_service_started_mid_call_learns_the_call_from_the_resync(
     call = await stack.stored_call(result.linkedid)
     assert stack.service.repository is not None
     survey = await stack.service.repository.get_survey(PBX, result.linkedid)
+    assert stack.service.ami is not None
+    refused_waits = [seconds for seconds in stack.service.ami.resync_seconds if seconds > 1.0]
+    assert [] == refused_waits, "a refused resync action must not wait for a timeout"
     expected = (["Agent One"], True, [("agent", 8, 1), ("company", 6, 1)])
     assert expected == ([leg.name for leg in call.agents], call.partial, scores(survey))
 
 
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (("${CHANNEL(linkedid)}",), (None, None)),
+        (("${CHANNEL(linkedid)}", "optin=1", "initiated="), (True, None)),
+        (("${CHANNEL(linkedid)}", "optin=", "initiated=agent"), (None, "agent")),
+    ],
+    ids=["automatic", "opted in before the queue", "sent by the agent"],
+)
+async def test_how_the_survey_was_reached_is_stored_with_it(
+    make_stack: StackFactory,
+    arguments: tuple[str, ...],
+    expected: tuple[bool | None, str | None],
+) -> None:
+    """The dialplan recipes' optin=/initiated= arguments land on the survey row."""
+    stack = await make_stack()
+    plan = CallPlan(agi_args=arguments, survey=(after_prompt("9"), after_prompt("9")))
+    _, survey = await stack.call(plan)
+    assert survey is not None
+    assert expected == (survey.opted_in, survey.initiated_by)
+
+
 async def test_replayed_agi_request_never_counts_twice(make_stack: StackFactory) -> None:
-    """A second AGI request for a call already surveyed is closed without a survey."""
+    """A second AGI request for a call already surveyed is closed before any question.
+
+    The survey row is written while the intro plays (the caller never waits on the
+    database), so a replay hears the intro, then the dialplan goes on.
+    """
     stack = await make_stack()
     result = await stack.pbx.place_call(CallPlan(survey=(after_prompt("9"), after_prompt("9"))))
     await stack.stored_call(result.linkedid)
     peer = await AgiPeer.connect(
         stack.service.agi_port, "fastagi-session-complete.txt", args=(result.linkedid,)
     )
-    assert await peer.closed_by_server()
+    commands = []
+    while (command := await peer.command()) != "":
+        commands.append(command)
+        await peer.send("200 result=0 endpos=800" if "STREAM" in command else "200 result=0")
     peer.close()
+    assert ["ANSWER", 'STREAM FILE ivr-survey/intro ""'] == commands
     assert stack.service.repository is not None
     survey = await stack.service.repository.get_survey(PBX, result.linkedid)
     assert [("agent", 9, 1), ("company", 9, 1)] == scores(survey)

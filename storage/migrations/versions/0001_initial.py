@@ -99,6 +99,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("opted_in", sa.Boolean(), nullable=True),
+        sa.Column("initiated_by", sa.String(16), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_surveys")),
         sa.ForeignKeyConstraint(
             ["call_id"], ["calls.id"], name=op.f("fk_surveys_call_id_calls"), ondelete="CASCADE"

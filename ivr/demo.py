@@ -1,0 +1,168 @@
+"""`ivr-survey demo`: the real service against the built-in simulated PBX.
+
+Nothing is faked on the service side: the same Service that `run` starts logs
+in to the simulator's AMI port, tracks its calls, and serves its FastAGI
+sessions; answers land in a SQLite file that `export` and `report` read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Awaitable
+from dataclasses import replace
+from pathlib import Path
+
+from ivr.config import Config, DatabaseConfig
+from ivr.service import Service
+from ivr.sim import Agent, AmiAccount, CallPlan, CallResult, SimulatedPbx, run_traffic
+from storage.database import create_engine, redact_url, session_factory, upgrade
+from storage.reports import format_report, nps_report
+
+DEMO_PBX = "demo-pbx"
+DEMO_AGENTS = (
+    Agent("Alice Martin", "PJSIP/alice"),
+    Agent("Bruno Díaz", "PJSIP/bruno"),
+    Agent("Chloé Bernard", "PJSIP/chloe"),
+    Agent("Dmitri Volkov", "PJSIP/dmitri"),
+)
+DEMO_QUEUES = ("support", "sales", "billing")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def demo_config(base: Config, *, ami_port: int, agi_port: int, secret: str, url: str) -> Config:
+    """The user's config with AMI/FastAGI pointed at the simulator on loopback."""
+    return replace(
+        base,
+        ami=replace(
+            base.ami,
+            host="127.0.0.1",
+            port=ami_port,
+            username="ivr-survey-demo",
+            secret=secret,
+            name=DEMO_PBX,
+        ),
+        agi=replace(base.agi, host="127.0.0.1", port=agi_port),
+        database=DatabaseConfig(url=url),
+        survey=replace(base.survey, answer_timeout=3.0, ten_timeout=1.0),
+    )
+
+
+async def run_demo(
+    config: Config,
+    *,
+    calls: int | None,
+    concurrency: int,
+    database_url: str | None,
+    seed: int | None,
+) -> int:
+    url = database_url or f"sqlite+aiosqlite:///{Path.cwd() / 'ivr-survey-demo.db'}"
+    revision = await upgrade(url)
+    secret = secrets.token_urlsafe(12)
+    agi_port = _free_port()
+    pbx = SimulatedPbx(
+        name=DEMO_PBX,
+        accounts=(AmiAccount("ivr-survey-demo", secret),),
+        agi_port=agi_port,
+        time_scale=0.02,
+        prompt_seconds=0.4,
+    )
+    await pbx.start()
+    service = Service(
+        demo_config(config, ami_port=pbx.ami_port, agi_port=agi_port, secret=secret, url=url)
+    )
+    await service.start()
+    assert service.ami is not None
+    if not await service.ami.wait_logged_in(10.0):
+        print("demo: the service could not log in to the simulated PBX", file=sys.stderr)
+    print(
+        f"ivr-survey demo: simulated Asterisk AMI on 127.0.0.1:{pbx.ami_port}, "
+        f"FastAGI on 127.0.0.1:{agi_port}\n"
+        f"  answers go to {redact_url(url)} (schema {revision})\n"
+        f"  read them with: IVR_SURVEY_DATABASE_URL='{url}' ivr-survey report  (or export)\n"
+        f"  {'stops after ' + str(calls) + ' calls' if calls else 'press Ctrl-C to stop'}",
+        flush=True,
+    )
+    assert service.repository is not None
+    repository = service.repository
+    counter = 0
+
+    async def describe(plan: CallPlan, result: CallResult) -> None:
+        nonlocal counter
+        counter += 1
+        stored = await repository.get_survey(DEMO_PBX, result.linkedid)
+        call = await repository.get_call(DEMO_PBX, result.linkedid)
+        agent = call.last_agent.name if call and call.last_agent else "-"
+        if stored is None:
+            outcome = "no survey"
+        else:
+            scores = ", ".join(
+                f"{answer.question}={'-' if answer.value is None else answer.value}"
+                for answer in stored.answers
+            )
+            outcome = f"{stored.status.value}: {scores or 'no answers'}"
+        print(
+            f"call {counter:>4}  Linkedid={result.linkedid}  {plan.flow.value:<24} "
+            f"queue={plan.queue:<8} agent={agent:<14} {outcome}",
+            flush=True,
+        )
+
+    pending: set[asyncio.Task[None]] = set()
+
+    def on_result(plan: CallPlan, result: CallResult) -> None:
+        task = asyncio.create_task(_after_settling(describe(plan, result)))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    traffic = asyncio.create_task(
+        run_traffic(
+            pbx,
+            random.Random(seed),
+            calls=calls,
+            concurrency=concurrency,
+            pause=0.2,
+            on_result=on_result,
+            agents=DEMO_AGENTS,
+            queues=DEMO_QUEUES,
+        )
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, traffic.cancel)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await traffic
+        print("\ndemo: stopping (calls still in progress are hung up)", flush=True)
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+    finally:
+        await service.stop()
+        await pbx.stop()
+    await _print_report(url)
+    return 0
+
+
+async def _after_settling(describe: Awaitable[None]) -> None:
+    """Give the call's last AMI events a moment to be applied before reading it back."""
+    await asyncio.sleep(0.3)
+    await describe
+
+
+async def _print_report(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        report = await nps_report(session_factory(engine))
+    finally:
+        await engine.dispose()
+    print("\n" + format_report(report), flush=True)
