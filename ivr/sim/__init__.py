@@ -5,7 +5,7 @@ Asterisk; see `ivr.sim.pbx.SimulatedPbx` and `ivr.sim.plan.CallPlan`.
 """
 
 from ivr.sim.agi import AgiLine
-from ivr.sim.ami import ALL, AmiAccount
+from ivr.sim.ami import ALL, LAB_LISTENER_EXCLUDES, AmiAccount, lab_listener
 from ivr.sim.call import CallResult
 from ivr.sim.pbx import SimulatedPbx
 from ivr.sim.plan import Agent, CallPlan, Flow, Press, Turn
@@ -14,6 +14,7 @@ from ivr.sim.traffic import TRAFFIC_AGENTS, TRAFFIC_QUEUES, random_plan, run_tra
 
 __all__ = [
     "ALL",
+    "LAB_LISTENER_EXCLUDES",
     "TRAFFIC_AGENTS",
     "TRAFFIC_QUEUES",
     "Agent",
@@ -26,6 +27,7 @@ __all__ = [
     "SimulatedPbx",
     "TemplateLibrary",
     "Turn",
+    "lab_listener",
     "random_plan",
     "run_traffic",
 ]

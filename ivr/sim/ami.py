@@ -54,6 +54,49 @@ class AmiAccount:
     excluded_events: frozenset[str] = frozenset()
 
 
+# The exclude filters of the lab's least-privilege listener
+# (transcripts/configs/manager-least-privilege.conf), which produced the
+# 22-event capture of fact 44.
+LAB_LISTENER_EXCLUDES = frozenset(
+    {
+        "VarSet",
+        "Newexten",
+        "CEL",
+        "Cdr",
+        "AGIExecStart",
+        "AGIExecEnd",
+        "DeviceStateChange",
+        "MusicOnHoldStart",
+        "MusicOnHoldStop",
+        "Newstate",
+        "NewCallerid",
+        "NewConnectedLine",
+        "NewAccountCode",
+        "LocalBridge",
+        "DialState",
+        "SoftHangupRequest",
+        "HangupRequest",
+        "BridgeCreate",
+        "BridgeDestroy",
+        "QueueMemberStatus",
+        "OriginateResponse",
+        "Hold",
+        "Unhold",
+    }
+)
+
+
+def lab_listener(username: str, secret: str) -> AmiAccount:
+    """The lab's least-privilege listener: read agent,call,system,user, no write, 23 filters."""
+    return AmiAccount(
+        username,
+        secret,
+        read=frozenset({"agent", "call", "system", "user"}),
+        write=frozenset(),
+        excluded_events=LAB_LISTENER_EXCLUDES,
+    )
+
+
 class AmiHost(Protocol):
     """What the AMI server needs from its PBX."""
 

@@ -7,43 +7,10 @@ from typing import Protocol
 
 import pytest
 
-from ivr.sim import AmiAccount, SimulatedPbx, TemplateLibrary
+from ivr.sim import AmiAccount, SimulatedPbx, TemplateLibrary, lab_listener
 from tests.sim.helpers import AgiServer, Script, close_at_once
 
-LISTENER_EXCLUDES = frozenset(
-    {
-        "VarSet",
-        "Newexten",
-        "CEL",
-        "Cdr",
-        "AGIExecStart",
-        "AGIExecEnd",
-        "DeviceStateChange",
-        "MusicOnHoldStart",
-        "MusicOnHoldStop",
-        "Newstate",
-        "NewCallerid",
-        "NewConnectedLine",
-        "NewAccountCode",
-        "LocalBridge",
-        "DialState",
-        "SoftHangupRequest",
-        "HangupRequest",
-        "BridgeCreate",
-        "BridgeDestroy",
-        "QueueMemberStatus",
-        "OriginateResponse",
-        "Hold",
-        "Unhold",
-    }
-)
-LISTENER = AmiAccount(
-    "ivrlistener",
-    "ivrlistener",
-    read=frozenset({"agent", "call", "system", "user"}),
-    write=frozenset(),
-    excluded_events=LISTENER_EXCLUDES,
-)
+LISTENER = lab_listener("ivrlistener", "ivrlistener")
 
 PbxFactory = Callable[..., Awaitable[SimulatedPbx]]
 
