@@ -1,9 +1,11 @@
 """Surveys held open at once, and the p99 AGI turnaround, against a bare baseline.
 
 The simulated PBX runs in its own process (bench/sim_process.py), as Asterisk
-would, and places N calls at once: AMI events replayed from the Asterisk 22
-capture (~290 per call), then a FastAGI survey per call answered on the
-keypad. Times are taken on the simulator's side of each FastAGI socket:
+would, and starts N calls over N/100 seconds: AMI events replayed from the
+Asterisk 22 capture (~290 per call, all classes), then a FastAGI survey per call
+with one-second prompts, answered on the keypad. With surveys of about ten
+seconds, 1000 calls are 1000 surveys open at once. Times are taken on the
+simulator's side of each FastAGI socket:
 
 - turnaround: from a reply sent to the service's next command received, what a
   caller hears as a gap between prompts;
@@ -38,6 +40,9 @@ from ivr.service import Service
 from storage.database import upgrade
 
 HERE = Path(__file__).resolve().parent
+# Calls reaching the survey per second: 1000 calls arrive over 10 s and, with
+# surveys of ~10 s, are all open at once.
+CALLS_PER_SECOND = 100
 SECRET = "bench"  # noqa: S105 - the simulator's own test account
 
 
@@ -75,7 +80,8 @@ class Simulator:
     async def calls(self, count: int) -> dict[str, Any]:
         assert self.process.stdin is not None
         assert self.process.stdout is not None
-        self.process.stdin.write(f"calls {count}\n".encode())
+        ramp = count / CALLS_PER_SECOND
+        self.process.stdin.write(f"calls {count} {ramp}\n".encode())
         await self.process.stdin.drain()
         result: dict[str, Any] = json.loads(await self.process.stdout.readline())
         return result
@@ -91,11 +97,12 @@ async def bare_route(channel: AgiChannel) -> None:
     """The same command shapes as a survey, with nothing behind them."""
     await channel.command("ANSWER")
     for prompt in ("ivr-survey/intro", "ivr-survey/agent-question", "ivr-survey/company-question"):
-        reply = await channel.command(f'STREAM FILE {prompt} "0123456789*#"')
+        escapes = '""' if prompt == "ivr-survey/intro" else '"0123456789*#"'
+        reply = await channel.command(f"STREAM FILE {prompt} {escapes}")
         if reply.result == "0" and prompt != "ivr-survey/intro":
             reply = await channel.command("WAIT FOR DIGIT 3000")
             if reply.result == "49":
-                await channel.command("WAIT FOR DIGIT 500")
+                await channel.command("WAIT FOR DIGIT 1000")
     await channel.command('STREAM FILE ivr-survey/thanks ""')
 
 
@@ -140,7 +147,7 @@ async def service(sim: Simulator, agi_port: int, calls: int, url: str) -> dict[s
         ami=AmiConfig(port=sim.ami_port, username="ivr", secret=SECRET, name="sim"),
         agi=AgiConfig(port=agi_port),
         database=DatabaseConfig(url=url),
-        survey=SurveyConfig(answer_timeout=3.0, ten_timeout=0.5),
+        survey=SurveyConfig(answer_timeout=3.0, ten_timeout=1.0),
     )
     svc = Service(config)
     await svc.start()
@@ -167,31 +174,44 @@ async def service(sim: Simulator, agi_port: int, calls: int, url: str) -> dict[s
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, nargs="+", default=[100, 300, 1000])
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        metavar="URL",
+        help="also run the service on this PostgreSQL database (it is upgraded, then filled)",
+    )
     args = parser.parse_args()
     agi_port = free_port()
     sim = await Simulator.start(agi_port)
     print(
-        "calls  open-at-once  turnaround p50 / p99 ms  first-command p99 ms  answers stored"
-        "  | baseline turnaround p99 / first p99 ms  | p99 ratio"
+        "database calls  open-at-once  turnaround p50 / p99 ms  first-command p99 ms"
+        "  answers stored  | baseline turnaround p99 / first p99 ms  | p99 ratio"
     )
     try:
         with tempfile.TemporaryDirectory() as folder:
             for calls in args.calls:
                 base = await baseline(sim, agi_port, calls)
-                url = f"sqlite+aiosqlite:///{Path(folder) / f'bench-{calls}.db'}"
-                ours = await service(sim, agi_port, calls, url)
-                ours_p99, base_p99 = p99(ours["gaps"]), p99(base["gaps"])
-                print(
-                    f"{calls:>5}  {ours['peak']:>12}  "
-                    f"{statistics.median(ours['gaps']) * 1000:>10.2f} / {ours_p99 * 1000:<9.2f}"
-                    f"  {p99(ours['firsts']) * 1000:>20.1f}  "
-                    f"{ours['stored']:>6}/{2 * calls:<6}"
-                    f"  | {base_p99 * 1000:>22.2f} / {p99(base['firsts']) * 1000:<10.1f}"
-                    f"  | {ours_p99 / base_p99:>8.2f}",
-                    flush=True,
-                )
+                targets = [("sqlite", f"sqlite+aiosqlite:///{Path(folder) / f'b{calls}.db'}")]
+                if args.postgres:
+                    targets.append(("postgres", args.postgres))
+                for label, url in targets:
+                    ours = await service(sim, agi_port, calls, url)
+                    report(label, calls, ours, base)
     finally:
         await sim.stop()
+
+
+def report(label: str, calls: int, ours: dict[str, Any], base: dict[str, Any]) -> None:
+    ours_p99, base_p99 = p99(ours["gaps"]), p99(base["gaps"])
+    print(
+        f"{label:<8} {calls:>5}  {ours['peak']:>12}  "
+        f"{statistics.median(ours['gaps']) * 1000:>10.2f} / {ours_p99 * 1000:<9.2f}"
+        f"  {p99(ours['firsts']) * 1000:>20.1f}  "
+        f"{ours['stored']:>6}/{2 * calls:<6}"
+        f"  | {base_p99 * 1000:>22.2f} / {p99(base['firsts']) * 1000:<10.1f}"
+        f"  | {ours_p99 / base_p99:>8.2f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 Asterisk runs in its own process; benchmarking the service with the simulator
 in the same event loop would charge the simulator's work to the service. This
-process prints `{"ami_port": N}`, then for each `calls N` line on stdin places
-N calls at once and prints one JSON line with what its FastAGI side measured:
+process prints `{"ami_port": N}`, then for each `calls N RAMP` line on stdin
+starts N calls spread evenly over RAMP seconds (so their surveys overlap, as at a
+shift change, while AMI traffic stays at a rate a PBX produces) and prints one
+JSON line with what its FastAGI side measured:
 every reply -> next command gap, every header -> first command wait, and the
 Linkedids. `quit` ends it.
 
@@ -19,10 +21,10 @@ import sys
 
 from ivr.sim import AmiAccount, CallPlan, CallResult, SimulatedPbx, Turn
 
-PROMPT = 0.05
+PROMPT = 1.0
 PLAN = CallPlan(
-    talk_seconds=5,
-    survey=(Turn.keys("9", at=PROMPT + 0.1), Turn.keys("10", at=PROMPT + 0.1, gap=0.1)),
+    talk_seconds=120,
+    survey=(Turn.keys("9", at=PROMPT + 0.3), Turn.keys("10", at=PROMPT + 0.3, gap=0.25)),
 )
 ACCOUNT = AmiAccount("ivr", "bench")
 
@@ -56,7 +58,7 @@ async def main(agi_port: int) -> None:
         name="sim",
         accounts=(ACCOUNT,),
         agi_port=agi_port,
-        time_scale=0.001,
+        time_scale=0.02,
         prompt_seconds=PROMPT,
     ) as pbx:
         print(json.dumps({"ami_port": pbx.ami_port}), flush=True)
@@ -64,8 +66,13 @@ async def main(agi_port: int) -> None:
             line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
             if not line or line == "quit":
                 return
-            _, count = line.split()
-            results = await asyncio.gather(*(pbx.place_call(PLAN) for _ in range(int(count))))
+            _, count, ramp = line.split()
+            calls = int(count)
+            tasks = []
+            for _ in range(calls):
+                tasks.append(pbx.start_call(PLAN))
+                await asyncio.sleep(float(ramp) / calls)
+            results = await asyncio.gather(*tasks)
             print(json.dumps(measure(list(results))), flush=True)
 
 
