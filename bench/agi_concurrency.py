@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfig
+from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
 from ivr.fastagi import AgiChannel, FastAgiServer
 from ivr.service import Service
 from storage.database import upgrade
@@ -148,6 +148,7 @@ async def service(sim: Simulator, agi_port: int, calls: int, url: str) -> dict[s
         agi=AgiConfig(port=agi_port),
         database=DatabaseConfig(url=url),
         survey=SurveyConfig(answer_timeout=3.0, ten_timeout=1.0),
+        web=WebConfig(port=0),
     )
     svc = Service(config)
     await svc.start()

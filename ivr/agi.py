@@ -19,7 +19,7 @@ from ivr.background import Background
 from ivr.domain import AgentLeg, Answer, CallRecord, SurveyStart, SurveyStatus
 from ivr.fastagi import AgiChannel
 from ivr.policy import decide
-from ivr.ports import SurveyRepository
+from ivr.ports import SurveyObserver, SurveyRepository
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,12 @@ class NpsRoute:
         calls: CallLookup,
         repository: SurveyRepository,
         background: Background,
+        observer: SurveyObserver | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pbx = pbx
         self._background = background
+        self._observer = observer
         self._spec = spec
         self._calls = calls
         self._repository = repository
@@ -98,7 +100,8 @@ class NpsRoute:
         begin = asyncio.create_task(self._repository.begin_survey(call, start))
         session = _Session(
             channel,
-            linkedid=linkedid,
+            call=call,
+            observer=self._observer,
             begin=begin,
             repository=self._repository,
             clock=self._clock,
@@ -153,7 +156,8 @@ class _Session:
         self,
         channel: AgiChannel,
         *,
-        linkedid: str,
+        call: CallRecord,
+        observer: SurveyObserver | None,
         begin: asyncio.Task[int | None],
         repository: SurveyRepository,
         clock: Callable[[], datetime],
@@ -161,7 +165,10 @@ class _Session:
     ) -> None:
         self._background = background
         self._channel = channel
-        self._linkedid = linkedid
+        self._call = call
+        self._observer = observer
+        self._linkedid = call.linkedid
+        self._answers: list[Answer] = []
         self._begin = begin
         self._repository = repository
         self._clock = clock
@@ -202,10 +209,13 @@ class _Session:
             )
             raise
         log.info("Linkedid=%s: survey %s", self._linkedid, status.value)
+        if self._observer is not None:
+            self._observer.survey_finished(self._call, survey_id, status, tuple(self._answers))
 
     def _store(self, outcomes: tuple[survey.Outcome, ...]) -> None:
         for outcome in outcomes:
             answer = Answer(outcome.question, outcome.value, outcome.attempts, self._clock())
+            self._answers.append(answer)
             self._writes.append(asyncio.create_task(self._write(answer)))
 
     async def _write(self, answer: Answer) -> None:

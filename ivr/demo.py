@@ -40,7 +40,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def demo_config(base: Config, *, ami_port: int, agi_port: int, secret: str, url: str) -> Config:
+def demo_config(
+    base: Config, *, ami_port: int, agi_port: int, secret: str, url: str, web_token: str
+) -> Config:
     """The user's config with AMI/FastAGI pointed at the simulator on loopback."""
     return replace(
         base,
@@ -54,6 +56,7 @@ def demo_config(base: Config, *, ami_port: int, agi_port: int, secret: str, url:
         ),
         agi=replace(base.agi, host="127.0.0.1", port=agi_port),
         database=DatabaseConfig(url=url),
+        web=replace(base.web, tokens=f"{base.web.tokens} admin:{web_token}".strip()),
         survey=replace(base.survey, answer_timeout=3.0, ten_timeout=1.0),
     )
 
@@ -78,9 +81,16 @@ async def run_demo(
         prompt_seconds=0.4,
     )
     await pbx.start()
-    service = Service(
-        demo_config(config, ami_port=pbx.ami_port, agi_port=agi_port, secret=secret, url=url)
+    web_token = secrets.token_urlsafe(18)
+    settings = demo_config(
+        config,
+        ami_port=pbx.ami_port,
+        agi_port=agi_port,
+        secret=secret,
+        url=url,
+        web_token=web_token,
     )
+    service = Service(settings)
     await service.start()
     assert service.ami is not None
     if not await service.ami.wait_logged_in(10.0):
@@ -90,6 +100,8 @@ async def run_demo(
         f"FastAGI on 127.0.0.1:{agi_port}\n"
         f"  answers go to {redact_url(url)} (schema {revision})\n"
         f"  read them with: IVR_SURVEY_DATABASE_URL='{url}' ivr-survey report  (or export)\n"
+        f"  dashboard: {service.web.url if service.web else '-'}/dashboard  "
+        f"(API: Authorization: Bearer {web_token})\n"
         f"  {'stops after ' + str(calls) + ' calls' if calls else 'press Ctrl-C to stop'}",
         flush=True,
     )
@@ -154,9 +166,13 @@ async def run_demo(
 
 
 async def _after_settling(describe: Awaitable[None]) -> None:
-    """Give the call's last AMI events a moment to be applied before reading it back."""
+    """Give the call's last AMI events a moment to be applied before reading it back.
+
+    A closed stdout (`ivr-survey demo | head`) only stops the printing.
+    """
     await asyncio.sleep(0.3)
-    await describe
+    with contextlib.suppress(BrokenPipeError):
+        await describe
 
 
 async def _print_report(url: str) -> None:

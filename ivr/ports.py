@@ -7,10 +7,14 @@ storage or any other implementation, and keeps the wiring in `service.py`.
 
 from __future__ import annotations
 
-from datetime import datetime
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Protocol
 
 from ivr.domain import Answer, CallRecord, SurveyStart, SurveyStatus
+from ivr.nps import NpsSummary
 
 
 class SurveyRepository(Protocol):
@@ -35,3 +39,255 @@ class SurveyRepository(Protocol):
         self, survey_id: int, status: SurveyStatus, finished_at: datetime
     ) -> None:
         """Close the survey with the place it stopped."""
+
+
+# --- Read side: what the reports API and dashboard need -------------------------------
+#
+# The web adapter receives a `ReportReader` and a `ServiceMetrics`, and the AGI
+# route a `SurveyObserver`; none of them imports storage or the service. The
+# value types are here rather than in storage so that both sides of a port can
+# name them without one importing the other.
+
+
+class Grouping(enum.StrEnum):
+    """How NPS rows are grouped. `all` is one row per question for the whole
+    period; time groups are UTC days, ISO weeks (starting Monday) and calendar
+    months, each named by its first day."""
+
+    ALL = "all"
+    AGENT = "agent"
+    QUEUE = "queue"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class Duration(enum.StrEnum):
+    """Which call duration the NPS-by-duration report buckets."""
+
+    HOLD = "hold"
+    TALK = "talk"
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Whole UTC days from `first` to `last`, both included.
+
+    Reports work in whole days because their rollups are kept per day; a
+    half-open datetime range would promise a precision the rollups cannot keep.
+    """
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValueError(f"period ends ({self.last}) before it starts ({self.first})")
+
+
+@dataclass(frozen=True, slots=True)
+class GroupNps:
+    """NPS counts of one question in one group.
+
+    `group` is the agent or queue name (None: calls without one) or, for time
+    groupings, the ISO date (YYYY-MM-DD) of the day, week or month's first day.
+    """
+
+    group: str | None
+    question: str
+    summary: NpsSummary
+
+
+@dataclass(frozen=True, slots=True)
+class CellNps:
+    """NPS counts of one question for one agent within one queue."""
+
+    agent: str | None
+    queue: str | None
+    question: str
+    summary: NpsSummary
+
+
+@dataclass(frozen=True, slots=True)
+class PairedNps:
+    """Both questions' counts over the same surveys: those where the caller
+    answered both, so a gap between them is not a difference of samples."""
+
+    agent: str | None
+    agent_question: NpsSummary
+    company_question: NpsSummary
+
+
+@dataclass(frozen=True, slots=True)
+class BucketNps:
+    """NPS counts for calls whose hold or talk time fell in [low, high) seconds.
+
+    `high` None is the open-ended last bucket; `low` None marks the bucket of
+    calls whose duration is unknown.
+    """
+
+    measure: Duration
+    low: int | None
+    high: int | None
+    question: str
+    summary: NpsSummary
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelCounts:
+    """The survey funnel of one agent within one queue.
+
+    handled: calls an agent answered; eligible: handled calls whose caller could
+    still be surveyed; offered and started: surveys begun (equal until the
+    survey policy's decisions are stored); completed: surveys that ended
+    `completed` or `partial` with at least one answered question.
+    """
+
+    agent: str | None
+    queue: str | None
+    handled: int
+    eligible: int
+    offered: int
+    started: int
+    completed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFilter:
+    """Which responses to list. `question` None with a score range means either
+    question's score is in the range; a bound None is open."""
+
+    period: Period
+    agent: str | None = None
+    queue: str | None = None
+    question: str | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCursor:
+    """Where a page of responses stopped: newest first, ties broken by id."""
+
+    started_at: datetime
+    survey_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One survey with at least one answered question, with its call."""
+
+    survey_id: int
+    started_at: datetime
+    status: SurveyStatus
+    pbx: str
+    linkedid: str
+    caller_number: str | None
+    caller_name: str | None
+    queue: str | None
+    agent: str | None
+    hold_seconds: int | None
+    talk_seconds: int | None
+    agent_score: int | None
+    company_score: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsePage:
+    rows: tuple[Response, ...]
+    next: ResponseCursor | None
+
+
+class ReportsUnavailable(Exception):
+    """The reports cannot be read right now (database down); one line, no secrets."""
+
+
+class ReportReader(Protocol):
+    """The queries behind the reports API and dashboard.
+
+    Every method raises `ReportsUnavailable` when the database cannot be used.
+    """
+
+    async def nps(
+        self,
+        period: Period,
+        grouping: Grouping,
+        *,
+        agent: str | None = None,
+        queue: str | None = None,
+    ) -> Sequence[GroupNps]:
+        """Counts per group and question, over surveys started in the period."""
+
+    async def nps_by_agent_and_queue(self, period: Period) -> Sequence[CellNps]:
+        """Counts per (agent, queue, question): what the outlier rule compares."""
+
+    async def agent_vs_company(
+        self, period: Period, *, queue: str | None = None
+    ) -> Sequence[PairedNps]:
+        """Per agent, both questions over the surveys where both were answered."""
+
+    async def nps_by_duration(
+        self, period: Period, measure: Duration, *, queue: str | None = None
+    ) -> Sequence[BucketNps]:
+        """Counts per duration bucket and question, unknown durations last."""
+
+    async def funnel(self, period: Period) -> Sequence[FunnelCounts]:
+        """Funnel counts per (agent, queue); calls by call start, surveys by survey start."""
+
+    async def responses(
+        self, filters: ResponseFilter, *, after: ResponseCursor | None, limit: int
+    ) -> ResponsePage:
+        """One page of responses, newest first, and the cursor of the next page."""
+
+    def responses_csv(self, rows: Sequence[Response], *, header: bool) -> str:
+        """CSV lines for `rows`, escaped against spreadsheet formulas."""
+
+    async def refresh(self) -> None:
+        """Bring the report rollups up to date (cheap when already current)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySnapshot:
+    """A latency histogram as Prometheus exposes it.
+
+    `bucket_counts[i]` is the number of observations <= `bounds[i]` seconds
+    (cumulative), `count` all observations, `total_seconds` their sum.
+    """
+
+    bounds: tuple[float, ...]
+    bucket_counts: tuple[int, ...]
+    count: int
+    total_seconds: float
+
+
+class ServiceMetrics(Protocol):
+    """What `/metrics` reports about the running service; every call must be
+    cheap and must not do IO, because a scrape must never slow the service."""
+
+    def ami_connected(self) -> bool:
+        """True while the AMI session is logged in."""
+
+    def calls_tracked(self) -> int:
+        """Calls the tracker holds in memory now."""
+
+    def surveys_by_status(self) -> Mapping[str, int]:
+        """Surveys finished since start-up, by `SurveyStatus` value."""
+
+    def agi_sessions_open(self) -> int:
+        """FastAGI sessions running now."""
+
+    def db_write_latency(self) -> LatencySnapshot:
+        """Repository write durations since start-up."""
+
+
+class SurveyObserver(Protocol):
+    """Told by the AGI route about each finished survey (the detractor alerts)."""
+
+    def survey_finished(
+        self,
+        call: CallRecord,
+        survey_id: int,
+        status: SurveyStatus,
+        answers: Sequence[Answer],
+    ) -> None:
+        """Must return at once and never raise: the caller may still be on the line."""

@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,8 +27,11 @@ from ivr.ami import AmiClient
 from ivr.background import Background
 from ivr.calls import CallTracker
 from ivr.config import Config
-from ivr.domain import AmiEvent, CallRecord
+from ivr.domain import AmiEvent, Answer, CallRecord, SurveyStart, SurveyStatus
 from ivr.fastagi import AgiChannel, FastAgiServer, Route
+from ivr.ports import LatencySnapshot
+from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
+from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
 from storage.repository import SqlSurveyRepository
 
@@ -63,7 +68,47 @@ class Counters:
     call_save_errors: int = 0
 
 
+class TimedRepository:
+    """The repository, with each write's duration fed to the /metrics histogram."""
+
+    def __init__(self, inner: SqlSurveyRepository, histogram: LatencyHistogram) -> None:
+        self._inner = inner
+        self._histogram = histogram
+
+    async def save_call(self, call: CallRecord) -> None:
+        started = time.perf_counter()
+        try:
+            await self._inner.save_call(call)
+        finally:
+            self._histogram.observe(time.perf_counter() - started)
+
+    async def begin_survey(self, call: CallRecord, start: SurveyStart) -> int | None:
+        started = time.perf_counter()
+        try:
+            return await self._inner.begin_survey(call, start)
+        finally:
+            self._histogram.observe(time.perf_counter() - started)
+
+    async def save_answer(self, survey_id: int, answer: Answer) -> None:
+        started = time.perf_counter()
+        try:
+            await self._inner.save_answer(survey_id, answer)
+        finally:
+            self._histogram.observe(time.perf_counter() - started)
+
+    async def finish_survey(
+        self, survey_id: int, status: SurveyStatus, finished_at: datetime
+    ) -> None:
+        started = time.perf_counter()
+        try:
+            await self._inner.finish_survey(survey_id, status, finished_at)
+        finally:
+            self._histogram.observe(time.perf_counter() - started)
+
+
 class Service:
+    """Builds everything; also the metrics source and survey observer it hands out."""
+
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self._clock = clock
@@ -79,6 +124,10 @@ class Service:
         self.agi: FastAgiServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.background = Background()
+        self.web: WebServer | None = None
+        self.alerts: DetractorAlerts | None = None
+        self._write_latency = LatencyHistogram()
+        self._finished_surveys: Counter[str] = Counter()
 
     async def start(self) -> None:
         """Check the database, then start AMI tracking and the FastAGI server."""
@@ -89,13 +138,17 @@ class Service:
             await self._engine.dispose()
             self._engine = None
             raise
-        self.repository = SqlSurveyRepository(session_factory(self._engine))
+        sessions = session_factory(self._engine)
+        self.repository = SqlSurveyRepository(sessions)
+        self.alerts = DetractorAlerts(self.config.alerts, dashboard_url=self.config.web.base_url())
+        await self.alerts.start()
         route = NpsRoute(
             pbx=self.config.ami.name,
             spec=survey_spec(self.config),
             calls=self.tracker.get,
-            repository=self.repository,
+            repository=TimedRepository(self.repository, self._write_latency),
             background=self.background,
+            observer=self,
         )
         self.agi = FastAgiServer(
             self._route(route),
@@ -111,6 +164,8 @@ class Service:
             asyncio.create_task(self.ami.run(), name="ami-session"),
         ]
         await self.agi.start()
+        self.web = WebServer(self.config.web, SqlReportReader(sessions), self, alerts=self.alerts)
+        await self.web.start()
 
     @property
     def agi_port(self) -> int:
@@ -137,6 +192,10 @@ class Service:
         unfinished = await self.background.drain(grace)
         if unfinished:
             log.error("%d survey writes did not finish before shutdown", unfinished)
+        if self.web is not None:
+            await self.web.stop()
+        if self.alerts is not None:
+            await self.alerts.stop(grace)
         if self.ami is not None:
             await self.ami.logoff()
         ami_task = next((t for t in self._tasks if t.get_name() == "ami-session"), None)
@@ -152,6 +211,34 @@ class Service:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+    # --- ServiceMetrics (for /metrics) and SurveyObserver (for the AGI route) ---
+
+    def ami_connected(self) -> bool:
+        return self.ami is not None and self.ami.connected
+
+    def calls_tracked(self) -> int:
+        return self.tracker.tracked_count
+
+    def surveys_by_status(self) -> Mapping[str, int]:
+        return dict(self._finished_surveys)
+
+    def agi_sessions_open(self) -> int:
+        return self.agi.open_sessions if self.agi is not None else 0
+
+    def db_write_latency(self) -> LatencySnapshot:
+        return self._write_latency.snapshot()
+
+    def survey_finished(
+        self,
+        call: CallRecord,
+        survey_id: int,
+        status: SurveyStatus,
+        answers: Sequence[Answer],
+    ) -> None:
+        self._finished_surveys[status.value] += 1
+        if self.alerts is not None:
+            self.alerts.survey_finished(call, survey_id, status, answers)
 
     async def _drain_queues(self, grace: float) -> None:
         """Apply queued events and write finished calls before closing the database."""

@@ -8,7 +8,7 @@ stable names to alter or drop a constraint later, and SQLite cannot rename one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -184,3 +184,75 @@ class SurveyAnswer(Base):
     value: Mapped[int | None] = mapped_column(sa.SmallInteger)
     attempts: Mapped[int] = mapped_column(sa.SmallInteger)
     answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- Report rollups (migration 0002), maintained by storage/analytics.py ---------------
+
+
+class NpsDaily(Base):
+    """Answer counts per UTC day of the survey's start, agent, queue and question.
+
+    `grain` 'day' rows hold one day (`day`); 'month' rows the sum of a month's
+    day rows (`day` is the month's first day), kept for months before the
+    cut-off's month only; 'total' rows a day of all agents and queues together.
+    The paired counts only take surveys where both questions were answered:
+    that is what compares the agent with the company on the same calls.
+    """
+
+    __tablename__ = "report_nps_daily"
+
+    grain: Mapped[str] = mapped_column(sa.String(5), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    agent: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    queue: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    question: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    promoters: Mapped[int] = mapped_column(sa.Integer)
+    passives: Mapped[int] = mapped_column(sa.Integer)
+    detractors: Mapped[int] = mapped_column(sa.Integer)
+    paired_promoters: Mapped[int] = mapped_column(sa.Integer)
+    paired_passives: Mapped[int] = mapped_column(sa.Integer)
+    paired_detractors: Mapped[int] = mapped_column(sa.Integer)
+
+
+class DurationDaily(Base):
+    """Answer counts per UTC day, queue, question and hold or talk time bucket."""
+
+    __tablename__ = "report_duration_daily"
+
+    grain: Mapped[str] = mapped_column(sa.String(5), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    queue: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    question: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    measure: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    bucket: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    promoters: Mapped[int] = mapped_column(sa.Integer)
+    passives: Mapped[int] = mapped_column(sa.Integer)
+    detractors: Mapped[int] = mapped_column(sa.Integer)
+
+
+class FunnelDaily(Base):
+    """Funnel counts per UTC day, agent and queue (see `FunnelCounts`)."""
+
+    __tablename__ = "report_funnel_daily"
+
+    grain: Mapped[str] = mapped_column(sa.String(5), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    agent: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    queue: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    handled: Mapped[int] = mapped_column(sa.Integer)
+    eligible: Mapped[int] = mapped_column(sa.Integer)
+    offered: Mapped[int] = mapped_column(sa.Integer)
+    started: Mapped[int] = mapped_column(sa.Integer)
+    completed: Mapped[int] = mapped_column(sa.Integer)
+
+
+class RollupState(Base):
+    """One row (id 1): the rollups count what started before `complete_before`
+    (None: never built); `settled_at` is the last recompute of the settle days."""
+
+    __tablename__ = "report_rollup_state"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    complete_before: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    refreshed_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfig
+from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
 from ivr.domain import CallRecord, HangupSide, SurveyStatus
 from ivr.service import Service
 from ivr.sim import Agent, AmiAccount, CallPlan, Flow, SimulatedPbx, Turn, lab_listener
@@ -27,6 +27,7 @@ from tests.agi_peer import AgiPeer
 
 PBX = "pbx-test"
 SECRET = "s3cret"
+WEB_TOKEN = "e2e-token-0123456789abcdef"
 AGENT_ONE = Agent("Agent One", "Local/agent1@agents/n")
 AGENT_TWO = Agent("Agent Two", "Local/agent2@agents/n")
 ANSWER_TIMEOUT = 0.6
@@ -57,6 +58,7 @@ def service_config(ami_port: int, database_url: str, agi_port: int = 0) -> Confi
         agi=AgiConfig(host="127.0.0.1", port=agi_port, header_timeout=2.0, command_timeout=5.0),
         database=DatabaseConfig(url=database_url),
         survey=SurveyConfig(answer_timeout=ANSWER_TIMEOUT, ten_timeout=TEN_TIMEOUT, max_attempts=3),
+        web=WebConfig(port=0, tokens=f"admin:{WEB_TOKEN}"),
     )
 
 

@@ -29,7 +29,16 @@ from storage.database import (
 )
 from storage.models import Base
 
-TABLES = {"calls", "call_agents", "surveys", "answers"}
+TABLES = {
+    "calls",
+    "call_agents",
+    "surveys",
+    "answers",
+    "report_nps_daily",
+    "report_duration_daily",
+    "report_funnel_daily",
+    "report_rollup_state",
+}
 
 
 def test_redact_url_hides_the_password() -> None:

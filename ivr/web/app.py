@@ -1,0 +1,417 @@
+"""The aiohttp application: API, dashboard, login, health and metrics.
+
+Shared objects live on the application under `web.AppKey`s, the rollup
+refresher is a `cleanup_ctx` (started with the app, cancelled with it), and
+every request passes two middlewares: errors (bad input is a JSON 400, a
+database outage a 503, never a 500 unless there is a bug) and authentication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, date, datetime
+from importlib import metadata
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ivr.config import WebConfig
+from ivr.ports import ReportReader, ReportsUnavailable, ServiceMetrics
+from ivr.web import metrics as prometheus
+from ivr.web import openapi, pages, spec, views
+from ivr.web.auth import Authenticator, Principal
+from ivr.web.metrics import AlertCounts
+from ivr.web.params import BadRequest, parse
+from ivr.web.style import STYLESHEET
+
+log = logging.getLogger(__name__)
+
+CSV_PAGE = 2000
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/login", "/api/openapi.json", "/static/style.css"})
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+class AlertSource(Protocol):
+    def counts(self) -> AlertCounts: ...
+
+
+REPORTS: web.AppKey[ReportReader] = web.AppKey("reports")
+METRICS: web.AppKey[ServiceMetrics] = web.AppKey("metrics")
+SETTINGS = web.AppKey("settings", WebConfig)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+ALERTS: web.AppKey[AlertSource | None] = web.AppKey("alerts")
+TODAY: web.AppKey[Callable[[], date]] = web.AppKey("today")
+REFRESH: web.AppKey[bool] = web.AppKey("refresh")
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+View = Callable[[views.Request, Any], Awaitable[views.Document]]
+
+
+def _dumps(document: Any) -> str:
+    return json.dumps(document, ensure_ascii=False)
+
+
+def json_response(document: Any, status: int = 200, **headers: str) -> web.Response:
+    return web.json_response(document, status=status, dumps=_dumps, headers=headers or None)
+
+
+def error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    return json_response({"error": code, "message": message}, status=status, **headers)
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or request.path == "/metrics"
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn refusals and outages into clear answers; only bugs become a 500."""
+    try:
+        return await handler(request)
+    except BadRequest as problem:
+        if _wants_json(request):
+            return error(400, "bad_request", str(problem))
+        return pages.error_page(400, str(problem))
+    except ReportsUnavailable as problem:
+        log.warning("reports unavailable for %s: %s", request.path, problem)
+        message = "the database cannot be read right now; try again shortly"
+        if _wants_json(request):
+            return error(503, "unavailable", message)
+        return pages.error_page(503, message)
+    except web.HTTPException as http:
+        if _wants_json(request) and http.status >= 400:
+            return error(http.status, http.reason.lower().replace(" ", "_"), http.reason)
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path_qs)
+        if _wants_json(request):
+            return error(500, "internal", "internal error; the service log has the details")
+        return pages.error_page(500, "internal error; the service log has the details")
+
+
+def _is_public(request: web.Request) -> bool:
+    if request.path in PUBLIC_PATHS:
+        return True
+    return request.path == "/metrics" and request.app[SETTINGS].metrics_auth == "none"
+
+
+@web.middleware
+async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A bearer token or a session cookie for everything but the public paths."""
+    authenticator = request.app[AUTHENTICATOR]
+    principal = authenticator.from_authorization(
+        request.headers.get("Authorization")
+    ) or authenticator.from_cookie(request.cookies.get(openapi.SESSION_COOKIE))
+    if principal is not None:
+        request[PRINCIPAL] = principal
+    if principal is not None or _is_public(request):
+        return await handler(request)
+    if _wants_json(request):
+        message = (
+            "send Authorization: Bearer <token>"
+            if authenticator.configured
+            else "no tokens or users are configured in [web]: nobody can sign in"
+        )
+        return error(
+            401, "unauthorized", message, **{"WWW-Authenticate": 'Bearer realm="ivr-survey"'}
+        )
+    raise web.HTTPSeeOther("/login?next=" + quote(request.path_qs, safe=""))
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path != "/static/style.css":
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+def context(request: web.Request) -> views.Request:
+    return views.Request(
+        reports=request.app[REPORTS],
+        settings=request.app[SETTINGS],
+        principal=request[PRINCIPAL],
+        today=request.app[TODAY](),
+    )
+
+
+def _report(endpoint: spec.Endpoint, view: View) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        query = parse(request.query, endpoint.params)
+        return json_response(await view(context(request), query))
+
+    return handle
+
+
+async def _responses_csv(request: web.Request) -> web.StreamResponse:
+    """Every matching row, fetched and written a page at a time (keyset), so an
+    export of a year neither holds the year in memory nor the connection idle."""
+    query = parse(request.query, spec.RESPONSES_CSV.params)
+    here = context(request)
+    filters = views.response_filter(query, here.today)
+    reports = here.reports
+    page = await reports.responses(filters, after=None, limit=CSV_PAGE)
+    name = f"responses-{filters.period.first}-{filters.period.last}.csv"
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{name}"',
+        }
+    )
+    await response.prepare(request)
+    header = True
+    while True:
+        rows = [views.visible(row, here.principal) for row in page.rows]
+        await response.write(reports.responses_csv(rows, header=header).encode("utf-8"))
+        header = False
+        if page.next is None:
+            break
+        try:
+            page = await reports.responses(filters, after=page.next, limit=CSV_PAGE)
+        except ReportsUnavailable as problem:
+            # The status line is long gone: cut the connection, so the client sees
+            # a broken transfer rather than a CSV that looks complete.
+            log.warning("CSV export cut short: %s", problem)
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+    await response.write_eof()
+    return response
+
+
+async def _healthz(request: web.Request) -> web.StreamResponse:
+    return json_response({"status": "ok"})
+
+
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    source = request.app[ALERTS]
+    text = prometheus.render(request.app[METRICS], None if source is None else source.counts())
+    return web.Response(text=text, headers={"Content-Type": prometheus.CONTENT_TYPE})
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ivr-survey")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+async def _openapi(request: web.Request) -> web.StreamResponse:
+    return json_response(openapi.document(_version()))
+
+
+async def _stylesheet(request: web.Request) -> web.StreamResponse:
+    return web.Response(
+        text=STYLESHEET,
+        content_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+async def _root(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/dashboard")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a local path: a login form must not redirect people to another site."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/dashboard"
+
+
+async def _login_form(request: web.Request) -> web.StreamResponse:
+    target = _safe_next(request.query.get("next"))
+    return pages.login_page(target, None)
+
+
+async def _login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name, password = form.get("username"), form.get("password")
+    target = _safe_next(str(form.get("next") or ""))
+    if not isinstance(name, str) or not isinstance(password, str):
+        return pages.login_page(target, "enter a user name and a password", status=400)
+    principal = await request.app[AUTHENTICATOR].login(name, password)
+    if principal is None:
+        log.warning("dashboard: failed login for %r from %s", name[:64], request.remote)
+        return pages.login_page(target, "wrong user name or password", status=401)
+    settings = request.app[SETTINGS]
+    response = web.HTTPSeeOther(target)
+    response.set_cookie(
+        openapi.SESSION_COOKIE,
+        request.app[AUTHENTICATOR].session_cookie(principal),
+        max_age=int(settings.session_hours * 3600),
+        httponly=True,
+        samesite="Lax",
+        secure=settings.base_url().startswith("https://"),
+        path="/",
+    )
+    raise response
+
+
+async def _logout(request: web.Request) -> web.StreamResponse:
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(openapi.SESSION_COOKIE, path="/")
+    raise response
+
+
+def _page(render: Callable[[views.Request, web.Request], Awaitable[str]]) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return web.Response(text=await render(context(request), request), content_type="text/html")
+
+    return handle
+
+
+async def _refresh_forever(reports: ReportReader, interval: float) -> None:
+    """Keep the rollups current: the first pass may build them from scratch."""
+    while True:
+        started = time.monotonic()
+        try:
+            await reports.refresh()
+        except ReportsUnavailable as problem:
+            log.warning("report rollups not refreshed: %s", problem)
+        except Exception:
+            log.exception("report rollups not refreshed")
+        else:
+            took = time.monotonic() - started
+            if took > 1.0:
+                log.info("report rollups refreshed in %.1f s", took)
+        await asyncio.sleep(interval)
+
+
+async def _rollups(app: web.Application) -> AsyncIterator[None]:
+    task = None
+    if app[REFRESH]:
+        task = asyncio.create_task(
+            _refresh_forever(app[REPORTS], app[SETTINGS].rollup_interval), name="report-rollups"
+        )
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def create_app(
+    settings: WebConfig,
+    reports: ReportReader,
+    metrics: ServiceMetrics,
+    *,
+    alerts: AlertSource | None = None,
+    today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    refresh_rollups: bool = True,
+) -> web.Application:
+    """The whole web application; `refresh_rollups` False leaves the rollups to
+    someone else (tests that compare the raw and rolled-up paths, the benchmark)."""
+    app = web.Application(middlewares=[_errors, _authenticate], client_max_size=64 * 1024)
+    app[SETTINGS] = settings
+    app[REPORTS] = reports
+    app[METRICS] = metrics
+    app[ALERTS] = alerts
+    app[TODAY] = today
+    app[REFRESH] = refresh_rollups
+    app[AUTHENTICATOR] = Authenticator(settings)
+    app.cleanup_ctx.append(_rollups)
+    app.on_response_prepare.append(_security_headers)
+    report_views: dict[str, View] = {
+        spec.NPS.path: views.nps,
+        spec.AGENT_VS_COMPANY.path: views.agent_vs_company,
+        spec.CHAMPIONS.path: views.champions,
+        spec.NPS_BY_DURATION.path: views.nps_by_duration,
+        spec.FUNNEL.path: views.funnel,
+        spec.OUTLIERS.path: views.outliers,
+        spec.RESPONSES.path: views.responses,
+    }
+    for endpoint in spec.REPORTS:
+        if endpoint is spec.RESPONSES_CSV:
+            app.router.add_get(endpoint.path, _responses_csv, allow_head=False)
+        else:
+            app.router.add_get(
+                endpoint.path, _report(endpoint, report_views[endpoint.path]), allow_head=False
+            )
+    app.router.add_get("/api/openapi.json", _openapi, allow_head=False)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics, allow_head=False)
+    app.router.add_get("/static/style.css", _stylesheet)
+    app.router.add_get("/", _root, allow_head=False)
+    app.router.add_get("/login", _login_form, allow_head=False)
+    app.router.add_post("/login", _login)
+    app.router.add_post("/logout", _logout)
+    for path, render in pages.PAGES.items():
+        app.router.add_get(path, _page(render), allow_head=False)
+    return app
+
+
+class WebServer:
+    """Serves the app on [web] host:port; `start()`/`stop()` for the service.
+
+    Port 0 picks a free port (tests); `url` gives the address actually bound.
+    """
+
+    def __init__(
+        self,
+        settings: WebConfig,
+        reports: ReportReader,
+        metrics: ServiceMetrics,
+        *,
+        alerts: AlertSource | None = None,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        refresh_rollups: bool = True,
+    ) -> None:
+        self._settings = settings
+        self.app = create_app(
+            settings,
+            reports,
+            metrics,
+            alerts=alerts,
+            today=today,
+            refresh_rollups=refresh_rollups,
+        )
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    async def start(self) -> None:
+        runner = web.AppRunner(self.app, access_log_format='%a "%r" %s %b %Tf')
+        await runner.setup()
+        site = web.TCPSite(runner, self._settings.host, self._settings.port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        address = runner.addresses[0]
+        self._port = int(address[1])
+        if not self.app[AUTHENTICATOR].configured:
+            log.warning(
+                "web: no [web] tokens or users configured; the API and dashboard refuse everyone"
+            )
+        log.info("web: dashboard and API on %s", self.url)
+
+    @property
+    def port(self) -> int:
+        assert self._port is not None, "the web server is not started"
+        return self._port
+
+    @property
+    def url(self) -> str:
+        host = self._settings.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
