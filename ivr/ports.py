@@ -7,6 +7,7 @@ storage or any other implementation, and keeps the wiring in `service.py`.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -190,6 +191,10 @@ class Response:
     talk_seconds: int | None
     agent_score: int | None
     company_score: int | None
+
+
+# The columns of a response in the API, its CSV export and its OpenAPI schema.
+RESPONSE_FIELDS = tuple(field.name for field in dataclasses.fields(Response))
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from sqlalchemy.orm import aliased
 from ivr.domain import SurveyStatus
 from ivr.nps import MAX_SCORE, MIN_SCORE, Category, NpsSummary, classify
 from ivr.ports import (
+    RESPONSE_FIELDS,
     BucketNps,
     CellNps,
     Duration,
@@ -92,21 +93,7 @@ _COUNTS = ("promoters", "passives", "detractors")
 _CATEGORIES = (Category.PROMOTER, Category.PASSIVE, Category.DETRACTOR)
 _PAIRED = ("paired_promoters", "paired_passives", "paired_detractors")
 _FUNNEL = ("handled", "eligible", "offered", "started", "completed")
-_CSV_FIELDS = (
-    "survey_id",
-    "started_at",
-    "status",
-    "pbx",
-    "linkedid",
-    "caller_number",
-    "caller_name",
-    "queue",
-    "agent",
-    "hold_seconds",
-    "talk_seconds",
-    "agent_score",
-    "company_score",
-)
+_CSV_FIELDS = RESPONSE_FIELDS
 
 
 # --- Expressions ------------------------------------------------------------------------

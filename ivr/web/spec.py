@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ivr.ports import RESPONSE_FIELDS
 from ivr.web.params import MAX_NAME_LENGTH, Param
 from ivr.web.stats import OUTLIER_RULE
 
@@ -371,21 +372,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Response": {
         "type": "object",
-        "required": [
-            "survey_id",
-            "started_at",
-            "status",
-            "pbx",
-            "linkedid",
-            "caller_number",
-            "caller_name",
-            "queue",
-            "agent",
-            "hold_seconds",
-            "talk_seconds",
-            "agent_score",
-            "company_score",
-        ],
+        "required": list(RESPONSE_FIELDS),
         "properties": {
             "survey_id": {"type": "integer"},
             "started_at": {"type": "string", "format": "date-time"},

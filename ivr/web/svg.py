@@ -9,7 +9,7 @@ from the PBX configuration and must not be able to inject markup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -78,16 +78,7 @@ def line_chart(
         return top + plot_height * (y_max - clamped) / (y_max - y_min)
 
     parts = _open(width, height, title, "line-chart")
-    for tick in _ticks(y_min, y_max):
-        css = "zero" if tick == 0 else "grid"
-        parts.append(
-            f'<line class="{css}" x1="{left}" x2="{width - right}" '
-            f'y1="{_coordinate(y(tick))}" y2="{_coordinate(y(tick))}"/>'
-        )
-        parts.append(
-            f'<text class="axis" x="{left - 8}" y="{_coordinate(y(tick) + 4)}" '
-            f'text-anchor="end">{tick:g}</text>'
-        )
+    parts.extend(_y_axis(y, y_min, y_max, left=left, right=width - right))
     every = max(1, -(-len(labels) // MAX_X_LABELS))
     for index, label in enumerate(labels):
         if index % every == 0 or index == len(labels) - 1:
@@ -146,16 +137,7 @@ def bar_chart(
         return top + plot_height * (y_max - clamped) / (y_max - y_min)
 
     parts = _open(width, height, title, "bar-chart")
-    for tick in _ticks(y_min, y_max):
-        css = "zero" if tick == 0 else "grid"
-        parts.append(
-            f'<line class="{css}" x1="{left}" x2="{width - right}" '
-            f'y1="{_coordinate(y(tick))}" y2="{_coordinate(y(tick))}"/>'
-        )
-        parts.append(
-            f'<text class="axis" x="{left - 8}" y="{_coordinate(y(tick) + 4)}" '
-            f'text-anchor="end">{tick:g}</text>'
-        )
+    parts.extend(_y_axis(y, y_min, y_max, left=left, right=width - right))
     zero = y(0.0) if y_min <= 0 <= y_max else y(y_min)
     for index, bar in enumerate(bars):
         middle = left + slot * index + slot / 2
@@ -242,3 +224,21 @@ def split_bar(promoters: int, passives: int, detractors: int, *, width: int = 16
             offset += share
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _y_axis(
+    y: Callable[[float], float], y_min: float, y_max: float, *, left: float, right: float
+) -> list[str]:
+    """Grid lines and labels of the value axis, shared by the line and bar charts."""
+    parts: list[str] = []
+    for tick in _ticks(y_min, y_max):
+        css = "zero" if tick == 0 else "grid"
+        parts.append(
+            f'<line class="{css}" x1="{left}" x2="{right}" '
+            f'y1="{_coordinate(y(tick))}" y2="{_coordinate(y(tick))}"/>'
+        )
+        parts.append(
+            f'<text class="axis" x="{left - 8}" y="{_coordinate(y(tick) + 4)}" '
+            f'text-anchor="end">{tick:g}</text>'
+        )
+    return parts
