@@ -40,6 +40,16 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _can_bind(host: str, port: int) -> bool:
+    """The demo takes the configured dashboard port when free, any free one otherwise."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def demo_config(
     base: Config, *, ami_port: int, agi_port: int, secret: str, url: str, web_token: str
 ) -> Config:
@@ -56,7 +66,11 @@ def demo_config(
         ),
         agi=replace(base.agi, host="127.0.0.1", port=agi_port),
         database=DatabaseConfig(url=url),
-        web=replace(base.web, tokens=f"{base.web.tokens} admin:{web_token}".strip()),
+        web=replace(
+            base.web,
+            port=base.web.port if _can_bind(base.web.host, base.web.port) else 0,
+            tokens=f"{base.web.tokens} admin:{web_token}".strip(),
+        ),
         survey=replace(base.survey, answer_timeout=3.0, ten_timeout=1.0),
     )
 
@@ -155,9 +169,12 @@ async def run_demo(
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await traffic
-        print("\ndemo: stopping (calls still in progress are hung up)", flush=True)
         if pending:
             await asyncio.wait(pending, timeout=5.0)
+        if traffic.cancelled():
+            print("\ndemo: stopped (calls still in progress were hung up)", flush=True)
+        else:
+            print(f"\ndemo: {counter} calls done", flush=True)
     finally:
         await service.stop()
         await pbx.stop()
