@@ -23,6 +23,7 @@ from ivr.service import Service
 from ivr.sim import Agent, AmiAccount, CallPlan, CallResult, SimulatedPbx, run_traffic
 from storage.database import create_engine, redact_url, session_factory, upgrade
 from storage.reports import format_report, nps_report
+from storage.repository import SqlSurveyRepository
 
 DEMO_PBX = "demo-pbx"
 DEMO_AGENTS = (
@@ -109,47 +110,17 @@ async def run_demo(
     assert service.ami is not None
     if not await service.ami.wait_logged_in(10.0):
         print("demo: the service could not log in to the simulated PBX", file=sys.stderr)
-    print(
-        f"ivr-survey demo: simulated Asterisk AMI on 127.0.0.1:{pbx.ami_port}, "
-        f"FastAGI on 127.0.0.1:{agi_port}\n"
-        f"  answers go to {redact_url(url)} (schema {revision})\n"
-        f"  read them with: IVR_SURVEY_DATABASE_URL='{url}' ivr-survey report  (or export)\n"
-        f"  dashboard: {service.web.url if service.web else '-'}/dashboard  "
-        f"(API: Authorization: Bearer {web_token})\n"
-        f"  {'stops after ' + str(calls) + ' calls' if calls else 'press Ctrl-C to stop'}",
-        flush=True,
+    _print_banner(
+        service,
+        pbx_port=pbx.ami_port,
+        agi_port=agi_port,
+        url=url,
+        revision=revision,
+        web_token=web_token,
+        calls=calls,
     )
     assert service.repository is not None
-    repository = service.repository
-    counter = 0
-
-    async def describe(plan: CallPlan, result: CallResult) -> None:
-        nonlocal counter
-        counter += 1
-        stored = await repository.get_survey(DEMO_PBX, result.linkedid)
-        call = await repository.get_call(DEMO_PBX, result.linkedid)
-        agent = call.last_agent.name if call and call.last_agent else "-"
-        if stored is None:
-            outcome = "no survey"
-        else:
-            scores = ", ".join(
-                f"{answer.question}={'-' if answer.value is None else answer.value}"
-                for answer in stored.answers
-            )
-            outcome = f"{stored.status.value}: {scores or 'no answers'}"
-        print(
-            f"call {counter:>4}  Linkedid={result.linkedid}  {plan.flow.value:<24} "
-            f"queue={plan.queue:<8} agent={agent:<14} {outcome}",
-            flush=True,
-        )
-
-    pending: set[asyncio.Task[None]] = set()
-
-    def on_result(plan: CallPlan, result: CallResult) -> None:
-        task = asyncio.create_task(_after_settling(describe(plan, result)))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-
+    printer = _CallPrinter(service.repository)
     traffic = asyncio.create_task(
         run_traffic(
             pbx,
@@ -157,7 +128,7 @@ async def run_demo(
             calls=calls,
             concurrency=concurrency,
             pause=0.2,
-            on_result=on_result,
+            on_result=printer.on_result,
             agents=DEMO_AGENTS,
             queues=DEMO_QUEUES,
         )
@@ -169,17 +140,76 @@ async def run_demo(
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await traffic
-        if pending:
-            await asyncio.wait(pending, timeout=5.0)
+        await printer.settle()
         if traffic.cancelled():
             print("\ndemo: stopped (calls still in progress were hung up)", flush=True)
         else:
-            print(f"\ndemo: {counter} calls done", flush=True)
+            print(f"\ndemo: {printer.count} calls done", flush=True)
     finally:
         await service.stop()
         await pbx.stop()
     await _print_report(url)
     return 0
+
+
+class _CallPrinter:
+    """Prints each finished call as the database holds it, in the order calls end."""
+
+    def __init__(self, repository: SqlSurveyRepository) -> None:
+        self._repository = repository
+        self._pending: set[asyncio.Task[None]] = set()
+        self.count = 0
+
+    def on_result(self, plan: CallPlan, result: CallResult) -> None:
+        task = asyncio.create_task(_after_settling(self._describe(plan, result)))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def settle(self) -> None:
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=5.0)
+
+    async def _describe(self, plan: CallPlan, result: CallResult) -> None:
+        self.count += 1
+        stored = await self._repository.get_survey(DEMO_PBX, result.linkedid)
+        call = await self._repository.get_call(DEMO_PBX, result.linkedid)
+        agent = call.last_agent.name if call and call.last_agent else "-"
+        if stored is None:
+            outcome = "no survey"
+        else:
+            scores = ", ".join(
+                f"{answer.question}={'-' if answer.value is None else answer.value}"
+                for answer in stored.answers
+            )
+            outcome = f"{stored.status.value}: {scores or 'no answers'}"
+        print(
+            f"call {self.count:>4}  Linkedid={result.linkedid}  {plan.flow.value:<24} "
+            f"queue={plan.queue:<8} agent={agent:<14} {outcome}",
+            flush=True,
+        )
+
+
+def _print_banner(
+    service: Service,
+    *,
+    pbx_port: int,
+    agi_port: int,
+    url: str,
+    revision: str,
+    web_token: str,
+    calls: int | None,
+) -> None:
+    """Where everything is: the simulated PBX, the data, the dashboard and its token."""
+    dashboard = f"{service.web.url}/dashboard" if service.web else "-"
+    print(
+        f"ivr-survey demo: simulated Asterisk AMI on 127.0.0.1:{pbx_port}, "
+        f"FastAGI on 127.0.0.1:{agi_port}\n"
+        f"  answers go to {redact_url(url)} (schema {revision})\n"
+        f"  read them with: IVR_SURVEY_DATABASE_URL='{url}' ivr-survey report  (or export)\n"
+        f"  dashboard: {dashboard}  (API: Authorization: Bearer {web_token})\n"
+        f"  {'stops after ' + str(calls) + ' calls' if calls else 'press Ctrl-C to stop'}",
+        flush=True,
+    )
 
 
 async def _after_settling(describe: Awaitable[None]) -> None:

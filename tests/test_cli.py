@@ -1,0 +1,98 @@
+"""The command line as a user runs it: demo, export, report, and its error messages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ivr_survey(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("IVR_SURVEY_")}
+    environment.update(env or {})
+    return subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
+        [sys.executable, "-m", "ivr", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    folder = tmp_path_factory.mktemp("demo")
+    result = ivr_survey("demo", "--calls", "4", "--seed", "7", cwd=folder)
+    return folder, result
+
+
+def test_demo_runs_the_service_against_the_simulated_pbx(
+    demo_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """`ivr-survey demo --calls N` places N calls, prints each, then the NPS report."""
+    folder, result = demo_run
+    lines = result.stdout.splitlines()
+    calls = [line for line in lines if line.startswith("call ")]
+    assert (0, 4) == (result.returncode, len(calls)), result.stderr[-2000:]
+    assert "demo: 4 calls done" in lines
+    assert any(line.startswith("agent     all") for line in lines)
+    assert (folder / "ivr-survey-demo.db").exists()
+    assert "Traceback" not in result.stderr
+
+
+def test_export_and_report_read_what_the_demo_stored(
+    demo_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """export (CSV and JSON) and report work on the demo's SQLite file."""
+    folder, _ = demo_run
+    env = {"IVR_SURVEY_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'ivr-survey-demo.db'}"}
+    as_csv = ivr_survey("export", "--format", "csv", cwd=folder, env=env)
+    as_json = ivr_survey("export", "--format", "json", cwd=folder, env=env)
+    report = ivr_survey("report", cwd=folder, env=env)
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    required = {
+        "pbx", "linkedid", "caller_number", "queue", "agent_name", "agent_interface",
+        "hold_seconds", "talk_seconds", "agent_score", "company_score", "status",
+        "started_at", "finished_at",
+    }  # fmt: skip
+    assert (0, 0, 0) == (as_csv.returncode, as_json.returncode, report.returncode)
+    assert rows, as_csv.stderr[-2000:]
+    assert required <= set(rows[0])
+    assert len(rows) == len(json.loads(as_json.stdout))
+    assert "question" in report.stdout.splitlines()[0]
+
+
+def test_bad_configuration_is_reported_line_by_line_with_exit_code_2(tmp_path: Path) -> None:
+    """No traceback: each bad key on its own line, exit code 2."""
+    config = tmp_path / "bad.toml"
+    config.write_text('[ami]\nport = "x"\n[agi]\nport = 99999\n', encoding="utf-8")
+    result = ivr_survey("--config", str(config), "report", cwd=tmp_path)
+    expected_lines = [
+        "ivr-survey: the configuration has problems:",
+        "  [ami] port: expected a whole number, got 'x'",
+        "  [agi] port: 99999 is not a TCP port",
+    ]
+    assert (2, expected_lines) == (result.returncode, result.stderr.splitlines())
+
+
+def test_run_refuses_an_unmigrated_database_with_the_command_to_run(tmp_path: Path) -> None:
+    """`ivr-survey run` on an empty database says to run `ivr-survey db upgrade`."""
+    env = {"IVR_SURVEY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"}
+    result = ivr_survey("run", cwd=tmp_path, env=env)
+    assert 1 == result.returncode
+    assert "ivr-survey db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr
