@@ -11,6 +11,7 @@ Environment overrides are named `IVR_SURVEY_<SECTION>_<KEY>`, for example
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -217,16 +218,7 @@ def load(
         raise ConfigError(problems)
     config = Config(**sections)
     if not config.database.url and default_database_url:
-        config = Config(
-            ami=config.ami,
-            agi=config.agi,
-            database=DatabaseConfig(url=default_database_url),
-            survey=config.survey,
-            tracking=config.tracking,
-            log=config.log,
-            web=config.web,
-            alerts=config.alerts,
-        )
+        config = dataclasses.replace(config, database=DatabaseConfig(url=default_database_url))
     return config
 
 

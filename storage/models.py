@@ -89,6 +89,14 @@ class Call(Base):
         sa.Index("ix_calls_agent_name", "agent_name"),
         sa.Index("ix_calls_queue", "queue"),
         sa.Index("ix_calls_started_at", "started_at"),
+        # Covering (migration 0003): an agent's calls of a period, read from the
+        # index alone when the responses list looks for a rare score.
+        sa.Index(
+            "ix_calls_agent_name_started_at",
+            "agent_name",
+            "started_at",
+            postgresql_include=["id"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
@@ -147,6 +155,11 @@ class Survey(Base):
         sa.UniqueConstraint("call_id"),
         sa.CheckConstraint(_in("status", SURVEY_STATUSES), name="status"),
         sa.Index("ix_surveys_started_at", "started_at"),
+        sa.Index(
+            "ix_surveys_call_id_covering",
+            "call_id",
+            postgresql_include=["id", "started_at", "status"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
@@ -176,6 +189,12 @@ class SurveyAnswer(Base):
         sa.UniqueConstraint("survey_id", "question"),
         sa.CheckConstraint("value >= 0 AND value <= 10", name="value"),
         sa.CheckConstraint("attempts >= 0", name="attempts"),
+        sa.Index(
+            "ix_answers_survey_id_question_covering",
+            "survey_id",
+            "question",
+            postgresql_include=["value"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
