@@ -78,6 +78,16 @@ class Stack:
         assert self.service.ami is not None
         assert await self.service.ami.wait_logged_in(5.0)
 
+    async def agent_talking(self, timeout: float = 5.0) -> str:
+        """Until AMI tracking has seen an agent connect on a call in progress; its Linkedid."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for linkedid in self.pbx.linkedids():
+                    call = self.service.tracker.get(linkedid)
+                    if call is not None and call.agents:
+                        return linkedid
+                await asyncio.sleep(0.01)
+
     async def stored_call(self, linkedid: str, timeout: float = 5.0) -> CallRecord:
         """The call as stored once the service has seen it end."""
         assert self.service.repository is not None
@@ -329,6 +339,31 @@ async def test_ami_connection_dropped_mid_call_is_restored_and_the_call_still_cr
     assert stack.service.ami.logins > logins_before
     assert ("Agent One", [("agent", 9, 1), ("company", 7, 1)]) == (
         call.agents[-1].name,
+        scores(survey),
+    )
+
+
+async def test_call_that_ended_while_ami_was_down_is_stored_from_the_resync(
+    make_stack: StackFactory,
+) -> None:
+    """AMI is cut mid-call and the call ends during the outage: no Hangup ever reaches
+    the service. After the reconnect the resync no longer lists the call, so it is
+    stored ended (partial, who ended it unknown) with its survey, not left open."""
+    stack = await make_stack()
+    plan = CallPlan(talk_seconds=300, survey=(after_prompt("9"), after_prompt("7")))
+    task = stack.pbx.start_call(plan)
+    await stack.agent_talking()
+    await stack.pbx.cut_ami()
+    result = await task
+    await stack.pbx.restore_ami()
+    call = await stack.stored_call(result.linkedid)
+    assert stack.service.repository is not None
+    survey = await stack.service.repository.get_survey(PBX, result.linkedid)
+    expected = (True, ["Agent One"], HangupSide.UNKNOWN, [("agent", 9, 1), ("company", 7, 1)])
+    assert expected == (
+        call.partial,
+        [leg.name for leg in call.agents],
+        call.ended_by,
         scores(survey),
     )
 
