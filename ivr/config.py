@@ -216,7 +216,7 @@ def load(
             problems.append(f"[{name}] must be a table")
             raw = {}
         sections[name] = _build_section(name, section_type, raw, env, problems)
-    from ivr.pbx_config import PBX_SECTION, parse_pbx_tables  # it builds on this module
+    from ivr.pbx_config import PBX_SECTION, parse_pbx_tables  # noqa: PLC0415 - imports this module
 
     pbxs = parse_pbx_tables(document.get(PBX_SECTION), env, sections["ami"], problems)
     for name in document:

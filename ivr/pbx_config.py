@@ -167,7 +167,9 @@ def _networks(text: str, where: str, problems: list[str]) -> tuple[IpNetwork, ..
     return tuple(networks)
 
 
-def _check_env_names(tables: Mapping[str, Any], env: Mapping[str, str], problems: list[str]) -> None:
+def _check_env_names(
+    tables: Mapping[str, Any], env: Mapping[str, str], problems: list[str]
+) -> None:
     """Two names the environment spells alike, and variables naming no table or key."""
     by_env: dict[str, str] = {}
     for name in tables:

@@ -86,7 +86,10 @@ def test_agi_addresses_tell_which_pbx_a_connection_comes_from(
 def test_environment_overrides_a_pbx_key(tmp_path: Path) -> None:
     """IVR_SURVEY_PBX_<NAME>_<KEY>, the name upper-cased with - and . as _."""
     text = '[pbx.paris-east]\nhost = "10.0.0.5"\n'
-    environ = {"IVR_SURVEY_PBX_PARIS_EAST_SECRET": "from-env", "IVR_SURVEY_PBX_PARIS_EAST_PORT": "6"}
+    environ = {
+        "IVR_SURVEY_PBX_PARIS_EAST_SECRET": "from-env",
+        "IVR_SURVEY_PBX_PARIS_EAST_PORT": "6",
+    }
 
     [pbx] = load(write(tmp_path, text), environ=environ).pbxs
 

@@ -88,6 +88,18 @@ class Stack:
                         return linkedid
                 await asyncio.sleep(0.01)
 
+    async def finished_survey(
+        self, linkedid: str, pbx: str = PBX, timeout: float = 5.0
+    ) -> StoredSurvey:
+        """The survey once its final writes (done in the background) have landed."""
+        assert self.service.repository is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                survey = await self.service.repository.get_survey(pbx, linkedid)
+                if survey is not None and survey.finished_at is not None:
+                    return survey
+                await asyncio.sleep(0.05)
+
     async def stored_call(self, linkedid: str, timeout: float = 5.0) -> CallRecord:
         """The call as stored once the service has seen it end."""
         assert self.service.repository is not None
@@ -468,9 +480,9 @@ async def test_call_unknown_to_ami_is_surveyed_from_channel_variables(
             break
     assert await peer.closed_by_server()
     peer.close()
+    survey = await stack.finished_survey(linkedid)
     assert stack.service.repository is not None
     call = await stack.service.repository.get_call(PBX, linkedid)
-    survey = await stack.service.repository.get_survey(PBX, linkedid)
     assert call is not None
     expected = (True, "support", "Agent One", [("agent", 8, 1), ("company", 8, 1)])
     assert expected == (call.partial, call.queue, call.agents[-1].name, scores(survey))
