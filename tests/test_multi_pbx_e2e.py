@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from ivr.calls import CallTracker
 from ivr.config import AmiConfig
 from ivr.domain import CallRecord
 from ivr.pbx_config import PbxConfig
@@ -71,6 +72,24 @@ class TwoPbxs:
 
 
 Factory = Callable[..., Awaitable[TwoPbxs]]
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+
+
+async def agent_talking(tracker: CallTracker, pbx: SimulatedPbx) -> None:
+    """Until the tracker has seen an agent connect on one of the PBX's calls in progress."""
+
+    def talking() -> bool:
+        calls = [tracker.get(linkedid) for linkedid in pbx.linkedids()]
+        return any(call is not None and call.agents for call in calls)
+
+    await until(talking)
 
 
 @pytest.fixture
@@ -197,14 +216,10 @@ async def test_each_pbx_resyncs_on_its_own_after_an_ami_cut(two_pbxs: Factory) -
         agents=(WEST_AGENT,), talk_seconds=300, survey=(after_prompt("5"), after_prompt("5"))
     )
     west_task = pair.west.start_call(west_plan)
-    west_tracker = pair.service.links["west"].tracker
-    async with asyncio.timeout(5.0):
-        while not any(
-            (call := west_tracker.get(linkedid)) is not None and call.agents
-            for linkedid in pair.west.linkedids()
-        ):
-            await asyncio.sleep(0.01)
+    await agent_talking(pair.service.links["west"].tracker, pair.west)
     await pair.west.cut_ami()
+    await until(lambda: not pair.service.links["west"].connected)
+    connected_during_the_cut = dict(pair.service.ami_connected_by_pbx())
     east_result = await pair.east.place_call(
         CallPlan(agents=(EAST_AGENT,), survey=(after_prompt("9"), after_prompt("9")))
     )
@@ -214,8 +229,15 @@ async def test_each_pbx_resyncs_on_its_own_after_an_ami_cut(two_pbxs: Factory) -
     east_call, _ = await pair.stored("east", east_result.linkedid)
     west_call, west_survey = await pair.stored("west", west_result.linkedid)
 
-    expected = (False, True, "Western Agent", [("agent", 5, 1), ("company", 5, 1)])
+    expected = (
+        {"east": True, "west": False},
+        False,
+        True,
+        "Western Agent",
+        [("agent", 5, 1), ("company", 5, 1)],
+    )
     assert expected == (
+        connected_during_the_cut,
         east_call.partial,
         west_call.partial,
         west_call.agents[-1].name,
