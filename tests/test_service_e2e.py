@@ -380,6 +380,26 @@ async def test_call_that_ended_while_ami_was_down_is_stored_from_the_resync(
     )
 
 
+async def test_asterisk_restart_mid_call_stores_the_call_and_logs_in_again(
+    make_stack: StackFactory,
+) -> None:
+    """`core restart now` while the agent talks: the call is stored ended with its agent
+    (not left open), and the service logs in to the restarted Asterisk by itself."""
+    stack = await make_stack()
+    task = stack.pbx.start_call(CallPlan(talk_seconds=400, survey=(after_prompt("9"),)))
+    linkedid = await stack.agent_talking()
+    await stack.pbx.restart()
+    await task
+    call = await stack.stored_call(linkedid)
+    await stack.pbx.wait_for_logins(2)
+    assert stack.service.ami is not None
+
+    assert (["Agent One"], True) == (
+        [leg.name for leg in call.agents],
+        await stack.service.ami.wait_logged_in(5.0),
+    )
+
+
 @pytest.mark.parametrize("least_privilege", [False, True], ids=["CoreShowChannels", "BridgeInfo"])
 async def test_service_started_mid_call_learns_the_call_from_the_resync(
     make_stack: StackFactory, least_privilege: bool
