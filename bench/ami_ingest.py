@@ -25,8 +25,9 @@ from typing import Any
 from panoramisk.ami_protocol import AMIProtocol
 
 from ivr.ami import AmiClient, Utf8AmiProtocol
-from ivr.config import AmiConfig, Config, DatabaseConfig
-from ivr.service import Service
+from ivr.config import AmiConfig
+from ivr.pbx_config import PbxConfig
+from ivr.pbx_link import Counters, PbxLink
 from ivr.sim.transcript import read_ami
 
 CHUNK = 4096
@@ -83,15 +84,16 @@ def run_baseline(payload: bytes) -> tuple[float, int]:
 
 
 def run_service_path(payload: bytes) -> tuple[float, int]:
-    service = Service(Config(ami=AmiConfig(name="bench"), database=DatabaseConfig(url="sqlite://")))
+    pbx = PbxConfig("bench", AmiConfig(name="bench"))
+    link = PbxLink(pbx, retention_seconds=300.0, counters=Counters())
     applied = 0
 
     def sink(event: Any) -> None:
         nonlocal applied
-        service._apply(event)  # the consumer task's body, run inline to time it alone
+        link._apply(event)  # the consumer task's body, run inline to time it alone
         applied += 1
 
-    client = AmiClient(service.config.ami, sink)
+    client = AmiClient(pbx.ami, sink)
     protocol = Utf8AmiProtocol()
     protocol.connection_made(_NullTransport())
     protocol.factory = client

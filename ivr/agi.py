@@ -23,8 +23,9 @@ from ivr.ports import SurveyObserver, SurveyRepository
 
 log = logging.getLogger(__name__)
 
-# The `key=value` AGI arguments the dialplan recipes pass (dialplan/README.md).
-KNOWN_OPTIONS = frozenset({"optin", "initiated"})
+# The `key=value` AGI arguments the dialplan recipes pass (dialplan/README.md);
+# `pbx` is read before the route, by ivr/attribution.py.
+KNOWN_OPTIONS = frozenset({"optin", "initiated", "pbx"})
 
 # The longest a prompt may play before the session is considered stuck.
 MAX_PROMPT_SECONDS = 120.0

@@ -75,7 +75,9 @@ Rules, and why:
   `QueueCallerJoin`, and a queue call that was live across an AMI reconnect
   (AMI never replays what was missed). A complete CoreShowChannels list ends, as
   partial, every call not listed and not heard of since the last FullyBooted:
-  its Hangups were lost with the connection.
+  its Hangups were lost with the connection. It ends at the listing's time
+  (the real end lies between the last event seen and then), and an agent leg
+  still open is ended by `unknown`, as after a restart or a stale expiry.
 * Asterisk restart: `Shutdown`, and a `FullyBooted` whose Uptime says Asterisk
   booted after the last event this tracker saw (fact 49), end every live call
   (no Hangup will ever come, fact 47). `asterisk_restarted()` does the same on
@@ -427,7 +429,7 @@ class CallTracker:
         for call in list(self._calls.values()):
             if call.live and now - call.last_seen > self._stale:
                 call.partial = True
-                record = self._end(call, now)
+                record = self._end(call, now, unseen=True)
                 if record is not None:
                     ended.append(record)
         return ended
@@ -574,9 +576,19 @@ class CallTracker:
             if self._aliases.get(alias) == call.key:
                 del self._aliases[alias]
 
-    def _end(self, call: _Call, now: float) -> CallRecord | None:
-        """Mark a call ended: a queue call is kept for get() and returned, others forgotten."""
+    def _end(self, call: _Call, now: float, *, unseen: bool = False) -> CallRecord | None:
+        """Mark a call ended: a queue call is kept for get() and returned, others forgotten.
+
+        `unseen`: the call ended without its Hangups reaching us (AMI down,
+        Asterisk restarted, events lost), so an agent leg still open was ended
+        by nobody we know of: `unknown`, which the stored row keeps apart from
+        a leg still talking.
+        """
         call.ended_at = now
+        if unseen and call.q is not None:
+            for leg in call.q.legs:
+                if not leg.completed and leg.ended_by is None:
+                    leg.ended_by = HangupSide.UNKNOWN
         for channel in call.channels.values():
             channel.alive = False
             channel.bridge = None
@@ -589,7 +601,7 @@ class CallTracker:
         ended = [
             record
             for call in list(self._calls.values())
-            if call.live and (record := self._end(call, now)) is not None
+            if call.live and (record := self._end(call, now, unseen=True)) is not None
         ]
         ended.sort(key=lambda record: record.started_at or 0.0)
         return ended
@@ -994,7 +1006,7 @@ class CallTracker:
         for call in list(self._calls.values()):
             if call.live and call.key not in snapshot.keys and call.last_seen < booted:
                 call.partial = True
-                record = self._end(call, now)
+                record = self._end(call, now, unseen=True)
                 if record is not None:
                     ended.append(record)
         return ended

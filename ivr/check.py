@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import ipaddress
 import logging
@@ -60,6 +61,7 @@ from sqlalchemy.engine import URL
 from ivr.ami import Utf8AmiProtocol, to_event
 from ivr.config import AgiConfig, AmiConfig, Config
 from ivr.domain import AmiEvent
+from ivr.pbx_config import configured_pbxs
 from ivr.prompts import CatalogError, find_prompt, load_catalog, wav_problem
 from storage.database import (
     SQLITE_DRIVER,
@@ -153,9 +155,15 @@ async def run_check(
 
     report([Finding(Status.OK, "config", f"valid ({config_source})")])
     report([await check_database(config.database.url)])
-    probe = await probe_ami(config.ami, watch=ami_watch)
-    report(assess_ami(probe, config.ami, watch=ami_watch))
-    report(await check_agi_port(config.agi, config.ami))
+    pbxs = configured_pbxs(config)
+    for pbx in pbxs:
+        probe = await probe_ami(pbx.ami, watch=ami_watch)
+        found = assess_ami(probe, pbx.ami, watch=ami_watch)
+        if len(pbxs) > 1:
+            found = [dataclasses.replace(f, topic=f"{f.topic} {pbx.name}") for f in found]
+        report(found)
+    remote = next((pbx.ami for pbx in pbxs if not _loopback(pbx.ami.host)), pbxs[0].ami)
+    report(await check_agi_port(config.agi, remote))
     report(check_prompts(sounds_dir, languages, survey_prompt_names(config)))
     failed = sum(1 for f in findings if f.status is Status.FAIL)
     warned = sum(1 for f in findings if f.status is Status.WARN)

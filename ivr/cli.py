@@ -206,11 +206,13 @@ async def _run(config: Config) -> int:
     service = Service(config)
     await service.start()
     log.info(
-        "ivr-survey %s running: AMI %s:%d as %r, FastAGI on %s:%d, database %s",
+        "ivr-survey %s running: AMI %s, FastAGI on %s:%d, database %s",
         __version__,
-        config.ami.host,
-        config.ami.port,
-        config.ami.username,
+        "; ".join(
+            f"{link.name} {link.config.ami.host}:{link.config.ami.port} "
+            f"as {link.config.ami.username!r}"
+            for link in service.links.values()
+        ),
         config.agi.host,
         service.agi_port,
         redact_url(config.database.url),

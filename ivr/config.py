@@ -18,7 +18,10 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ivr.pbx_config import PbxConfig
 
 ENV_PREFIX = "IVR_SURVEY_"
 CONFIG_ENV = "IVR_SURVEY_CONFIG"
@@ -177,6 +180,8 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    # Several Asterisk servers ([pbx.<name>] tables, ivr/pbx_config.py); empty: [ami] alone.
+    pbxs: tuple[PbxConfig, ...] = ()
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -211,12 +216,15 @@ def load(
             problems.append(f"[{name}] must be a table")
             raw = {}
         sections[name] = _build_section(name, section_type, raw, env, problems)
+    from ivr.pbx_config import PBX_SECTION, parse_pbx_tables  # noqa: PLC0415 - imports this module
+
+    pbxs = parse_pbx_tables(document.get(PBX_SECTION), env, sections["ami"], problems)
     for name in document:
-        if name not in _SECTIONS:
+        if name not in _SECTIONS and name != PBX_SECTION:
             problems.append(f"[{name}]: unknown section (known: {', '.join(_SECTIONS)})")
     if problems:
         raise ConfigError(problems)
-    config = Config(**sections)
+    config = Config(**sections, pbxs=pbxs)
     if not config.database.url and default_database_url:
         config = dataclasses.replace(config, database=DatabaseConfig(url=default_database_url))
     return config

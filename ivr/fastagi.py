@@ -70,6 +70,14 @@ class AgiChannel:
     def peer(self) -> str:
         return _peer_name(self._writer)
 
+    @property
+    def peer_address(self) -> str | None:
+        """The address the connection comes from (which PBX sent it), None if unknown."""
+        peer = self._writer.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            return str(peer[0])
+        return None
+
     async def command(self, text: str, *, expected_seconds: float = 0.0) -> AgiReply:
         """Send one command and return its final reply.
 

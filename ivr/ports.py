@@ -270,7 +270,10 @@ class ServiceMetrics(Protocol):
     cheap and must not do IO, because a scrape must never slow the service."""
 
     def ami_connected(self) -> bool:
-        """True while the AMI session is logged in."""
+        """True while the AMI session (with several PBXs: every one) is logged in."""
+
+    def ami_connected_by_pbx(self) -> Mapping[str, bool]:
+        """PBX name -> whether its AMI session is logged in."""
 
     def calls_tracked(self) -> int:
         """Calls the tracker holds in memory now."""

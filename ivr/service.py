@@ -1,22 +1,19 @@
 """The composition root: the one place that builds and wires every part.
 
 It owns start-up and shutdown order (database checked before anything
-listens; FastAGI stopped before the database closes, so no answer is cut off)
-and the two queues that keep the AMI path fast: events are applied by one
-consumer task in arrival order, and finished calls are written by one writer
-task, so a slow database never blocks the socket Asterisk writes events to
-(Asterisk drops a manager session whose writes block for 100 ms).
+listens; FastAGI stopped before the database closes, so no answer is cut off).
+Each followed Asterisk is a `PbxLink` (ivr/pbx_link.py: its AMI session,
+call tracker and the two queues that keep the AMI path fast), held by name;
+FastAGI requests go to the route of the PBX they come from (ivr/attribution.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,11 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr import survey
 from ivr.agi import NpsRoute
 from ivr.ami import AmiClient
+from ivr.attribution import PbxRouter
 from ivr.background import Background
 from ivr.calls import CallTracker
 from ivr.config import Config
-from ivr.domain import AmiEvent, Answer, CallRecord, SurveyStart, SurveyStatus
+from ivr.domain import Answer, CallRecord, SurveyStart, SurveyStatus
 from ivr.fastagi import AgiChannel, FastAgiServer, Route
+from ivr.pbx_config import configured_pbxs
+from ivr.pbx_link import Counters, PbxLink
 from ivr.ports import LatencySnapshot
 from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
@@ -37,10 +37,7 @@ from storage.repository import SqlSurveyRepository
 
 log = logging.getLogger(__name__)
 
-# How often finished calls are evicted from memory (in applied events).
-EVICT_EVERY_EVENTS = 1000
-# How many queued AMI events are applied before FastAGI sessions get a turn.
-YIELD_EVERY_EVENTS = 32
+__all__ = ["Counters", "Service", "TimedRepository", "survey_spec"]
 
 
 def survey_spec(config: Config) -> survey.SurveySpec:
@@ -58,14 +55,6 @@ def survey_spec(config: Config) -> survey.SurveySpec:
         ten_timeout=prompts.ten_timeout,
         max_attempts=prompts.max_attempts,
     )
-
-
-@dataclass
-class Counters:
-    events: int = 0
-    event_errors: int = 0
-    calls_saved: int = 0
-    call_save_errors: int = 0
 
 
 class TimedRepository:
@@ -113,16 +102,18 @@ class Service:
         self.config = config
         self._clock = clock
         self.counters = Counters()
-        self.tracker = CallTracker(
-            config.ami.name, retention_seconds=config.tracking.retention_seconds
-        )
-        self._events: asyncio.Queue[AmiEvent] = asyncio.Queue()
-        self._finished_calls: asyncio.Queue[CallRecord] = asyncio.Queue()
+        self.links: dict[str, PbxLink] = {
+            pbx.name: PbxLink(
+                pbx,
+                retention_seconds=config.tracking.retention_seconds,
+                counters=self.counters,
+                clock=clock,
+            )
+            for pbx in configured_pbxs(config)
+        }
         self._engine: AsyncEngine | None = None
         self.repository: SqlSurveyRepository | None = None
-        self.ami: AmiClient | None = None
         self.agi: FastAgiServer | None = None
-        self._tasks: list[asyncio.Task[None]] = []
         self.background = Background()
         self.web: WebServer | None = None
         self.alerts: DetractorAlerts | None = None
@@ -142,37 +133,48 @@ class Service:
         self.repository = SqlSurveyRepository(sessions)
         self.alerts = DetractorAlerts(self.config.alerts, dashboard_url=self.config.web.base_url())
         await self.alerts.start()
-        route = NpsRoute(
-            pbx=self.config.ami.name,
-            spec=survey_spec(self.config),
-            calls=self.tracker.get,
-            repository=TimedRepository(self.repository, self._write_latency),
-            background=self.background,
-            observer=self,
-        )
+        timed = TimedRepository(self.repository, self._write_latency)
+        routes = {
+            name: NpsRoute(
+                pbx=name,
+                spec=survey_spec(self.config),
+                calls=link.tracker.get,
+                repository=timed,
+                background=self.background,
+                observer=self,
+            )
+            for name, link in self.links.items()
+        }
+        router = PbxRouter([link.config for link in self.links.values()], routes)
         self.agi = FastAgiServer(
-            self._route(route),
+            self._route(router),
             host=self.config.agi.host,
             port=self.config.agi.port,
             header_timeout=self.config.agi.header_timeout,
             command_timeout=self.config.agi.command_timeout,
         )
-        self.ami = AmiClient(self.config.ami, self._events.put_nowait, on_login=self._resync)
-        self._tasks = [
-            asyncio.create_task(self._consume_events(), name="ami-events"),
-            asyncio.create_task(self._write_calls(), name="call-writer"),
-            asyncio.create_task(self.ami.run(), name="ami-session"),
-        ]
+        for link in self.links.values():
+            link.start(self.repository.save_call)
         await self.agi.start()
         self.web = WebServer(self.config.web, SqlReportReader(sessions), self, alerts=self.alerts)
         await self.web.start()
+
+    @property
+    def tracker(self) -> CallTracker:
+        """The call tracker of the first (with [ami] alone: the only) PBX."""
+        return next(iter(self.links.values())).tracker
+
+    @property
+    def ami(self) -> AmiClient | None:
+        """The AMI client of the first (with [ami] alone: the only) PBX, once started."""
+        return next(iter(self.links.values())).ami
 
     @property
     def agi_port(self) -> int:
         assert self.agi is not None
         return self.agi.port
 
-    def _route(self, route: NpsRoute) -> Route:
+    def _route(self, route: Route) -> Route:
         async def serve(channel: AgiChannel) -> None:
             if channel.request.script != "nps":
                 log.warning(
@@ -196,18 +198,7 @@ class Service:
             await self.web.stop()
         if self.alerts is not None:
             await self.alerts.stop(grace)
-        if self.ami is not None:
-            await self.ami.logoff()
-        ami_task = next((t for t in self._tasks if t.get_name() == "ami-session"), None)
-        if ami_task is not None:
-            ami_task.cancel()
-        await self._drain_queues(grace)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await asyncio.gather(*(link.stop(grace) for link in self.links.values()))
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -215,10 +206,14 @@ class Service:
     # --- ServiceMetrics (for /metrics) and SurveyObserver (for the AGI route) ---
 
     def ami_connected(self) -> bool:
-        return self.ami is not None and self.ami.connected
+        """Every PBX's AMI session is logged in."""
+        return all(link.connected for link in self.links.values())
+
+    def ami_connected_by_pbx(self) -> Mapping[str, bool]:
+        return {name: link.connected for name, link in self.links.items()}
 
     def calls_tracked(self) -> int:
-        return self.tracker.tracked_count
+        return sum(link.tracker.tracked_count for link in self.links.values())
 
     def surveys_by_status(self) -> Mapping[str, int]:
         return dict(self._finished_surveys)
@@ -239,66 +234,3 @@ class Service:
         self._finished_surveys[status.value] += 1
         if self.alerts is not None:
             self.alerts.survey_finished(call, survey_id, status, answers)
-
-    async def _drain_queues(self, grace: float) -> None:
-        """Apply queued events and write finished calls before closing the database."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._events.join(), grace)
-            await asyncio.wait_for(self._finished_calls.join(), grace)
-
-    async def _resync(self) -> None:
-        assert self.ami is not None
-        for event in await self.ami.resync():
-            self._events.put_nowait(event)
-
-    async def _consume_events(self) -> None:
-        """Apply events in arrival order, yielding to the callers' sessions regularly.
-
-        `Queue.get()` does not suspend while events are waiting, so a burst of
-        thousands would otherwise hold the loop and every caller would hear the
-        gap (bench/agi_concurrency.py measured p99 turnarounds over a second).
-        """
-        applied = 0
-        while True:
-            event = await self._events.get()
-            try:
-                self._apply(event)
-            finally:
-                self._events.task_done()
-            applied += 1
-            if applied % YIELD_EVERY_EVENTS == 0:
-                await asyncio.sleep(0)
-
-    def _apply(self, event: AmiEvent) -> None:
-        self.counters.events += 1
-        try:
-            finished = self.tracker.feed(event)
-        except Exception:
-            self.counters.event_errors += 1
-            log.exception(
-                "AMI %s: event %s could not be tracked (Linkedid=%s)",
-                event.pbx,
-                event.name or "?",
-                event.linkedid or "-",
-            )
-            return
-        for call in finished:
-            self._finished_calls.put_nowait(call)
-        if self.counters.events % EVICT_EVERY_EVENTS == 0:
-            now = self._clock()
-            for call in self.tracker.expire_stale(now):
-                self._finished_calls.put_nowait(call)
-            self.tracker.evict(now)
-
-    async def _write_calls(self) -> None:
-        assert self.repository is not None
-        while True:
-            call = await self._finished_calls.get()
-            try:
-                await self.repository.save_call(call)
-                self.counters.calls_saved += 1
-            except Exception:
-                self.counters.call_save_errors += 1
-                log.exception("Linkedid=%s: could not store the finished call", call.linkedid)
-            finally:
-                self._finished_calls.task_done()

@@ -302,7 +302,9 @@ async def _merge_call(session: AsyncSession, call: CallRecord) -> int:
     replaces a known value. The domain's booleans default to False, which cannot
     tell "no" from "not known", so `abandoned` and `transferred` stay True once
     seen, and `partial` stays True only while every record saved was partial:
-    one record built from the whole call's events makes the row complete.
+    one record built from the whole call's events makes the row complete. The
+    first record that ends the call decides it, though: a live snapshot (saved
+    when the survey began) cannot know that AMI was lost before the end.
     """
     calls = _table(Call)
     now = datetime.now(UTC)
@@ -333,7 +335,13 @@ async def _merge_call(session: AsyncSession, call: CallRecord) -> int:
             **_keep_known(calls, excluded, _CALL_MERGED_COLUMNS),
             "abandoned": sa.or_(calls.c.abandoned, excluded.abandoned),
             "transferred": sa.or_(calls.c.transferred, excluded.transferred),
-            "partial": sa.and_(calls.c.partial, excluded.partial),
+            "partial": sa.case(
+                (
+                    sa.and_(calls.c.ended_at.is_(None), excluded.ended_at.is_not(None)),
+                    excluded.partial,
+                ),
+                else_=sa.and_(calls.c.partial, excluded.partial),
+            ),
             "updated_at": excluded.updated_at,
         },
     ).returning(calls.c.id)

@@ -1054,6 +1054,42 @@ def test_complete_channel_list_ends_calls_whose_hangups_were_lost() -> None:
     assert tracker.get("1795332578.28") is not None  # listed: recreated, still live
 
 
+def _ended_without_hangups(how: str) -> list[CallRecord]:
+    """A call cut off while its agent was still talking, ended each way a Hangup can be lost."""
+    tracker = CallTracker(PBX, stale_seconds=600)
+    replay(capture("ami-queue-call-survey.txt", until=4.0), tracker)
+    if how == "resync":
+        tracker.feed(event("FullyBooted", 30.0, Uptime="174"))
+        listing = capture("ami-resync-actions.txt", since=3.7, until=3.8)
+        return replay([replace(item, received_at=31.0) for item in listing], tracker)[1]
+    if how == "restart":
+        return tracker.feed(event("FullyBooted", 31.0, Uptime="1"))
+    if how == "shutdown":
+        return tracker.feed(event("Shutdown", 31.0, Shutdown="Uncleanly", Restart="True"))
+    return tracker.expire_stale(605.0)
+
+
+@pytest.mark.parametrize(
+    ("how", "expected_partial"),
+    [("resync", True), ("restart", False), ("shutdown", False), ("stale", True)],
+)
+def test_a_call_whose_hangups_were_lost_ends_with_its_agent_leg_ended_by_unknown(
+    how: str, expected_partial: bool
+) -> None:
+    """Nobody knows who hung up a call that ended unseen (AMI down, Asterisk restarted,
+    events lost): the open agent leg and the call say `unknown`, never nothing, so the
+    stored row tells "not known" from "still talking"."""
+    [record] = _ended_without_hangups(how)
+
+    assert ("1795329453.8", HangupSide.UNKNOWN, HangupSide.UNKNOWN, None, expected_partial) == (
+        record.linkedid,
+        record.ended_by,
+        record.agents[-1].ended_by,
+        record.agents[-1].talk_seconds,
+        record.partial,
+    )
+
+
 def test_incomplete_channel_list_ends_nothing() -> None:
     """When ListItems does not match the items received, the list proves nothing."""
     tracker, _ = replay(capture("ami-queue-call-survey.txt", until=10.0))

@@ -78,6 +78,28 @@ class Stack:
         assert self.service.ami is not None
         assert await self.service.ami.wait_logged_in(5.0)
 
+    async def agent_talking(self, timeout: float = 5.0) -> str:
+        """Until AMI tracking has seen an agent connect on a call in progress; its Linkedid."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for linkedid in self.pbx.linkedids():
+                    call = self.service.tracker.get(linkedid)
+                    if call is not None and call.agents:
+                        return linkedid
+                await asyncio.sleep(0.01)
+
+    async def finished_survey(
+        self, linkedid: str, pbx: str = PBX, timeout: float = 5.0
+    ) -> StoredSurvey:
+        """The survey once its final writes (done in the background) have landed."""
+        assert self.service.repository is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                survey = await self.service.repository.get_survey(pbx, linkedid)
+                if survey is not None and survey.finished_at is not None:
+                    return survey
+                await asyncio.sleep(0.05)
+
     async def stored_call(self, linkedid: str, timeout: float = 5.0) -> CallRecord:
         """The call as stored once the service has seen it end."""
         assert self.service.repository is not None
@@ -333,6 +355,51 @@ async def test_ami_connection_dropped_mid_call_is_restored_and_the_call_still_cr
     )
 
 
+async def test_call_that_ended_while_ami_was_down_is_stored_from_the_resync(
+    make_stack: StackFactory,
+) -> None:
+    """AMI is cut mid-call and the call ends during the outage: no Hangup ever reaches
+    the service. After the reconnect the resync no longer lists the call, so it is
+    stored ended (partial, who ended it unknown) with its survey, not left open."""
+    stack = await make_stack()
+    plan = CallPlan(talk_seconds=300, survey=(after_prompt("9"), after_prompt("7")))
+    task = stack.pbx.start_call(plan)
+    await stack.agent_talking()
+    await stack.pbx.cut_ami()
+    result = await task
+    await stack.pbx.restore_ami()
+    call = await stack.stored_call(result.linkedid)
+    assert stack.service.repository is not None
+    survey = await stack.service.repository.get_survey(PBX, result.linkedid)
+    expected = (True, ["Agent One"], HangupSide.UNKNOWN, [("agent", 9, 1), ("company", 7, 1)])
+    assert expected == (
+        call.partial,
+        [leg.name for leg in call.agents],
+        call.ended_by,
+        scores(survey),
+    )
+
+
+async def test_asterisk_restart_mid_call_stores_the_call_and_logs_in_again(
+    make_stack: StackFactory,
+) -> None:
+    """`core restart now` while the agent talks: the call is stored ended with its agent
+    (not left open), and the service logs in to the restarted Asterisk by itself."""
+    stack = await make_stack()
+    task = stack.pbx.start_call(CallPlan(talk_seconds=400, survey=(after_prompt("9"),)))
+    linkedid = await stack.agent_talking()
+    await stack.pbx.restart()
+    await task
+    call = await stack.stored_call(linkedid)
+    await stack.pbx.wait_for_logins(2)
+    assert stack.service.ami is not None
+
+    assert (["Agent One"], True) == (
+        [leg.name for leg in call.agents],
+        await stack.service.ami.wait_logged_in(5.0),
+    )
+
+
 @pytest.mark.parametrize("least_privilege", [False, True], ids=["CoreShowChannels", "BridgeInfo"])
 async def test_service_started_mid_call_learns_the_call_from_the_resync(
     make_stack: StackFactory, least_privilege: bool
@@ -433,9 +500,9 @@ async def test_call_unknown_to_ami_is_surveyed_from_channel_variables(
             break
     assert await peer.closed_by_server()
     peer.close()
+    survey = await stack.finished_survey(linkedid)
     assert stack.service.repository is not None
     call = await stack.service.repository.get_call(PBX, linkedid)
-    survey = await stack.service.repository.get_survey(PBX, linkedid)
     assert call is not None
     expected = (True, "support", "Agent One", [("agent", 8, 1), ("company", 8, 1)])
     assert expected == (call.partial, call.queue, call.agents[-1].name, scores(survey))

@@ -548,10 +548,17 @@ class AgiSession:
 
 
 async def connect(
-    host: str, port: int, timeout: float = 2.0
+    host: str, port: int, timeout: float = 2.0, *, source: str | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-    """res_agi's FastAGI connect (MAX_AGI_CONNECT 2 s); None means AGISTATUS=FAILURE."""
+    """res_agi's FastAGI connect (MAX_AGI_CONNECT 2 s); None means AGISTATUS=FAILURE.
+
+    `source` is the address the connection comes from: the PBX host's own
+    address, which is how the service tells several PBXs apart.
+    """
+    local = (source, 0) if source is not None else None
     try:
-        return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        return await asyncio.wait_for(
+            asyncio.open_connection(host, port, local_addr=local), timeout
+        )
     except (OSError, TimeoutError):
         return None

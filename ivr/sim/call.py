@@ -83,6 +83,7 @@ class CallSettings:
     time_scale: float
     prompts: Prompts
     agi_session_limit: float
+    agi_source: str | None = None
 
 
 class CallHost(Protocol):
@@ -476,7 +477,9 @@ class Call:
         assert template.agi_channel is not None
         self._virtual = self.clock.now()
         self.clock.set(self._virtual, 1.0)
-        streams = await connect(self._settings.agi_host, self._settings.agi_port)
+        streams = await connect(
+            self._settings.agi_host, self._settings.agi_port, source=self._settings.agi_source
+        )
         if streams is None:
             self._status_override = "FAILURE"
             await self._finish([*template.close, *template.tail])

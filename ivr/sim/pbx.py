@@ -40,7 +40,9 @@ class SimulatedPbx:
     service keeps open (default: Asterisk's 16.2 s times `time_scale`, at
     least 0.5 s); `restart_downtime` is how long the AMI port refuses
     connections while "Asterisk" re-executes. `queues` pre-configures queue
-    members so QueueStatus lists them before any call.
+    members so QueueStatus lists them before any call. `agi_source` is the
+    address FastAGI connections come from (any 127.x works on Linux), so
+    several simulated PBXs can look like separate hosts to the service.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class SimulatedPbx:
         accounts: Sequence[AmiAccount] = (AmiAccount("ivr", "secret"),),
         agi_host: str = "127.0.0.1",
         agi_port: int = 4573,
+        agi_source: str | None = None,
         time_scale: float = 0.01,
         prompt_seconds: float = 0.2,
         prompt_durations: Mapping[str, float] = _NO_DURATIONS,
@@ -80,6 +83,7 @@ class SimulatedPbx:
             time_scale=time_scale,
             prompts=Prompts(prompt_seconds, dict(prompt_durations), frozenset(missing_prompts)),
             agi_session_limit=agi_session_limit,
+            agi_source=agi_source,
         )
         self._uptime_base = uptime
         self._boot = time.monotonic()
@@ -166,6 +170,10 @@ class SimulatedPbx:
         finally:
             self._calls.pop(task, None)
 
+    def linkedids(self) -> tuple[str, ...]:
+        """The Linkedids of the calls in progress, oldest first."""
+        return tuple(call.linkedid for call in self._calls.values())
+
     # ---- what calls and AMI sessions use -----------------------------------------------------
 
     def publish(self, headers: Sequence[tuple[str, str]], clock: CallClock) -> None:
@@ -229,6 +237,19 @@ class SimulatedPbx:
     async def drop_ami_connections(self) -> None:
         """Cut every AMI TCP connection without a Shutdown event, as a network fault would."""
         await self._ami.close_sessions(graceful=False)
+
+    async def cut_ami(self) -> None:
+        """A network outage: cut every AMI connection and refuse new ones until `restore_ami()`.
+
+        Calls go on meanwhile; their events reach nobody, as with a real
+        Asterisk whose manager clients are unreachable.
+        """
+        await self._ami.stop_listening()
+        await self._ami.close_sessions(graceful=False)
+
+    async def restore_ami(self) -> None:
+        """End the outage `cut_ami()` started: the AMI port accepts connections again."""
+        self.ami_port = await self._ami.listen(self.host, self.ami_port)
 
     def freeze_ami(self) -> None:
         """Keep AMI sockets open but answer nothing and send nothing: a half-open connection."""

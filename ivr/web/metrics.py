@@ -73,6 +73,7 @@ class FixedMetrics:
     service (the benchmark, `ivr-survey` tools, tests)."""
 
     connected: bool = False
+    connected_by_pbx: Mapping[str, bool] = field(default_factory=dict)
     tracked: int = 0
     finished: Mapping[str, int] = field(default_factory=dict)
     sessions: int = 0
@@ -84,6 +85,9 @@ class FixedMetrics:
 
     def ami_connected(self) -> bool:
         return self.connected
+
+    def ami_connected_by_pbx(self) -> Mapping[str, bool]:
+        return self.connected_by_pbx
 
     def calls_tracked(self) -> int:
         return self.tracked
@@ -139,8 +143,17 @@ def render(metrics: ServiceMetrics, alerts: AlertCounts | None = None) -> str:
     lines = _family(
         "ivr_survey_ami_connected",
         "gauge",
-        "1 while the AMI session is logged in.",
+        "1 while the AMI session (with several PBXs: every one) is logged in.",
         [("", 1 if metrics.ami_connected() else 0)],
+    )
+    lines += _family(
+        "ivr_survey_pbx_ami_connected",
+        "gauge",
+        "1 while this PBX's AMI session is logged in.",
+        [
+            (f'{{pbx="{_escape(name)}"}}', 1 if connected else 0)
+            for name, connected in sorted(metrics.ami_connected_by_pbx().items())
+        ],
     )
     lines += _family(
         "ivr_survey_calls_tracked",

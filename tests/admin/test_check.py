@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import re
 import socket
@@ -28,6 +29,7 @@ from ivr.check import (
 )
 from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfig
 from ivr.domain import AmiEvent
+from ivr.pbx_config import PbxConfig
 from ivr.prompts import load_catalog
 from ivr.sim import AmiAccount, CallPlan, SimulatedPbx
 from storage.database import upgrade
@@ -201,6 +203,37 @@ async def test_write_reporting_allows_the_full_resync(migrated_url: str) -> None
         "bridged are found"
     )
     assert expected in lines
+
+
+async def test_each_pbx_login_is_checked_and_named(migrated_url: str) -> None:
+    """With [pbx.*] tables every PBX's AMI account is tried; each line names its PBX."""
+    pbx = SimulatedPbx(
+        name="sim", accounts=(AmiAccount("ivr", GOOD_SECRET),), login_failure_delay=0.0
+    )
+    await pbx.start()
+    good = AmiConfig(port=pbx.ami_port, username="ivr", secret=GOOD_SECRET, name="east")
+    config = Config(
+        agi=AgiConfig(port=0),
+        database=DatabaseConfig(url=migrated_url),
+        pbxs=(
+            PbxConfig("east", good),
+            PbxConfig("west", dataclasses.replace(good, secret="wrong", name="west")),
+        ),
+    )
+    out = io.StringIO()
+    try:
+        code = await run_check(config, ami_watch=WATCH, out=out)
+    finally:
+        await pbx.stop()
+    lines = [without_port(line) for line in out.getvalue().splitlines()]
+    logins = [line for line in lines if "logged in" in line or "refused" in line]
+
+    assert 1 == code
+    assert [
+        "OK   AMI east: logged in to 127.0.0.1:PORT as 'ivr' (AMI 11.0.0)",
+        "FAIL AMI west: login as 'ivr' at 127.0.0.1:PORT refused: Authentication failed "
+        "(check the secret, and that this host is in the account's permit= lines)",
+    ] == logins
 
 
 async def test_unreachable_ami_is_one_fail_line(migrated_url: str) -> None:

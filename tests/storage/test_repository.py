@@ -128,6 +128,24 @@ async def test_partial_clears_once_a_complete_record_is_saved(
     assert False is stored.partial
 
 
+@pytest.mark.parametrize(
+    ("live_partial", "ended_partial", "expected"),
+    [(False, True, True), (True, False, False), (False, False, False), (True, True, True)],
+    ids=["AMI lost before the end", "rebuilt then seen to the end", "complete", "rebuilt"],
+)
+async def test_the_record_that_ends_the_call_decides_whether_it_is_partial(
+    repository: SqlSurveyRepository, live_partial: bool, ended_partial: bool, expected: bool
+) -> None:
+    """The row saved while the call was live (at survey start) cannot know that AMI
+    was lost before the call ended; the first record carrying the end can."""
+    await repository.save_call(call(partial=live_partial))
+    await repository.save_call(call(partial=ended_partial, ended_at=epoch(200)))
+
+    stored = await repository.get_call(PBX, "1741000000.1")
+    assert stored is not None
+    assert expected is stored.partial
+
+
 async def test_the_agent_chain_grows_and_never_shrinks(repository: SqlSurveyRepository) -> None:
     """A shorter (older) record after a longer one keeps the whole chain, and its
     legs still merge their new knowledge into the leg they match."""

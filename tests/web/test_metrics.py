@@ -22,9 +22,13 @@ def test_a_histogram_counts_cumulatively_with_sum_and_count() -> None:
 
 
 EXPECTED_LINES = (
-    "# HELP ivr_survey_ami_connected 1 while the AMI session is logged in.",
+    "# HELP ivr_survey_ami_connected 1 while the AMI session (with several PBXs: every one) "
+    "is logged in.",
     "# TYPE ivr_survey_ami_connected gauge",
     "ivr_survey_ami_connected 1",
+    "# TYPE ivr_survey_pbx_ami_connected gauge",
+    'ivr_survey_pbx_ami_connected{pbx="lyon"} 0',
+    'ivr_survey_pbx_ami_connected{pbx="paris"} 1',
     "ivr_survey_calls_tracked 12",
     "# TYPE ivr_survey_surveys_finished_total counter",
     'ivr_survey_surveys_finished_total{status="completed"} 40',
@@ -47,6 +51,7 @@ def test_the_exposition_has_every_family_with_help_and_type() -> None:
     """Gauges, a counter per status (zeros included), the write-latency histogram."""
     metrics = FixedMetrics(
         connected=True,
+        connected_by_pbx={"paris": True, "lyon": False},
         tracked=12,
         finished={"completed": 40, "hung_up": 3},
         sessions=2,

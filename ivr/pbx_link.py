@@ -1,0 +1,161 @@
+"""One Asterisk as the service follows it: its AMI session, its calls, its two queues.
+
+A service follows one or several PBXs; each gets a `PbxLink`, so a slow or
+lost PBX never holds up another. Events of one PBX are applied by one
+consumer task in arrival order, and its finished calls are written by one
+writer task, so a slow database never blocks the socket Asterisk writes
+events to (Asterisk drops a manager session whose writes block for 100 ms).
+After every login the link resyncs its tracker (QueueStatus, then
+CoreShowChannels or BridgeList/BridgeInfo): calls that ended while AMI was
+down are then closed and stored by the tracker, not left open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ivr.ami import AmiClient
+from ivr.calls import CallTracker
+from ivr.domain import AmiEvent, CallRecord
+from ivr.pbx_config import PbxConfig
+
+log = logging.getLogger(__name__)
+
+# How often finished calls are evicted from memory (in applied events).
+EVICT_EVERY_EVENTS = 1000
+# How many queued AMI events are applied before FastAGI sessions get a turn.
+YIELD_EVERY_EVENTS = 32
+
+CallWriter = Callable[[CallRecord], Awaitable[None]]
+
+
+@dataclass
+class Counters:
+    """Service-wide totals; every link adds to the same one."""
+
+    events: int = 0
+    event_errors: int = 0
+    calls_saved: int = 0
+    call_save_errors: int = 0
+
+
+class PbxLink:
+    """The AMI session, call tracker, event consumer and call writer of one PBX."""
+
+    def __init__(
+        self,
+        pbx: PbxConfig,
+        *,
+        retention_seconds: float,
+        counters: Counters,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = pbx
+        self.tracker = CallTracker(pbx.name, retention_seconds=retention_seconds)
+        self.ami: AmiClient | None = None
+        self._counters = counters
+        self._clock = clock
+        self._events: asyncio.Queue[AmiEvent] = asyncio.Queue()
+        self._finished_calls: asyncio.Queue[CallRecord] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ami_task: asyncio.Task[None] | None = None
+        self._applied = 0
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def connected(self) -> bool:
+        return self.ami is not None and self.ami.connected
+
+    def start(self, write_call: CallWriter) -> None:
+        """Start the AMI session and the tasks that apply its events and write its calls."""
+        self.ami = AmiClient(self.config.ami, self._events.put_nowait, on_login=self._resync)
+        self._ami_task = asyncio.create_task(self.ami.run(), name=f"ami-session {self.name}")
+        self._tasks = [
+            asyncio.create_task(self._consume_events(), name=f"ami-events {self.name}"),
+            asyncio.create_task(self._write_calls(write_call), name=f"call-writer {self.name}"),
+            self._ami_task,
+        ]
+
+    async def stop(self, grace: float) -> None:
+        """Log off, then apply what is queued and write the finished calls (up to `grace`)."""
+        if self.ami is not None:
+            await self.ami.logoff()
+        if self._ami_task is not None:
+            self._ami_task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._events.join(), grace)
+            await asyncio.wait_for(self._finished_calls.join(), grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._ami_task = None
+
+    async def _resync(self) -> None:
+        assert self.ami is not None
+        for event in await self.ami.resync():
+            self._events.put_nowait(event)
+
+    async def _consume_events(self) -> None:
+        """Apply events in arrival order, yielding to the callers' sessions regularly.
+
+        `Queue.get()` does not suspend while events are waiting, so a burst of
+        thousands would otherwise hold the loop and every caller would hear the
+        gap (bench/agi_concurrency.py measured p99 turnarounds over a second).
+        """
+        applied = 0
+        while True:
+            event = await self._events.get()
+            try:
+                self._apply(event)
+            finally:
+                self._events.task_done()
+            applied += 1
+            if applied % YIELD_EVERY_EVENTS == 0:
+                await asyncio.sleep(0)
+
+    def _apply(self, event: AmiEvent) -> None:
+        self._counters.events += 1
+        self._applied += 1
+        try:
+            finished = self.tracker.feed(event)
+        except Exception:
+            self._counters.event_errors += 1
+            log.exception(
+                "AMI %s: event %s could not be tracked (Linkedid=%s)",
+                event.pbx,
+                event.name or "?",
+                event.linkedid or "-",
+            )
+            return
+        for call in finished:
+            self._finished_calls.put_nowait(call)
+        if self._applied % EVICT_EVERY_EVENTS == 0:
+            now = self._clock()
+            for call in self.tracker.expire_stale(now):
+                self._finished_calls.put_nowait(call)
+            self.tracker.evict(now)
+
+    async def _write_calls(self, write_call: CallWriter) -> None:
+        while True:
+            call = await self._finished_calls.get()
+            try:
+                await write_call(call)
+                self._counters.calls_saved += 1
+            except Exception:
+                self._counters.call_save_errors += 1
+                log.exception(
+                    "%s Linkedid=%s: could not store the finished call", self.name, call.linkedid
+                )
+            finally:
+                self._finished_calls.task_done()
