@@ -39,7 +39,7 @@ class NpsRoute:
         self,
         *,
         pbx: str,
-        spec: survey.SurveySpec,
+        spec: Callable[[], survey.SurveySpec],
         calls: CallLookup,
         repository: SurveyRepository,
         background: Background,
@@ -56,6 +56,8 @@ class NpsRoute:
 
     async def __call__(self, channel: AgiChannel) -> None:
         request = channel.request
+        # Read once: a reload (SIGHUP) during this call does not change its survey.
+        spec = self._spec()
         linkedid = request.linkedid_argument or await self._read_linkedid(channel)
         if linkedid is None:
             log.error(
@@ -107,7 +109,7 @@ class NpsRoute:
             clock=self._clock,
             background=self._background,
         )
-        await session.run(self._spec)
+        await session.run(spec)
 
     async def _read_linkedid(self, channel: AgiChannel) -> str | None:
         reply = await channel.command("GET VARIABLE CHANNEL(linkedid)")

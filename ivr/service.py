@@ -21,14 +21,15 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr import survey
 from ivr.agi import NpsRoute
 from ivr.ami import AmiClient
 from ivr.background import Background
 from ivr.calls import CallTracker
 from ivr.config import Config
 from ivr.domain import AmiEvent, Answer, CallRecord, SurveyStart, SurveyStatus
-from ivr.fastagi import AgiChannel, FastAgiServer, Route
+from ivr.fastagi import AgiChannel, Drained, FastAgiServer, Route
+from ivr.guard import SessionGuard
+from ivr.live import LiveSettings, ReloadReport, live_settings, reload_report
 from ivr.ports import LatencySnapshot
 from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
@@ -41,23 +42,6 @@ log = logging.getLogger(__name__)
 EVICT_EVERY_EVENTS = 1000
 # How many queued AMI events are applied before FastAGI sessions get a turn.
 YIELD_EVERY_EVENTS = 32
-
-
-def survey_spec(config: Config) -> survey.SurveySpec:
-    prompts = config.survey
-    return survey.SurveySpec(
-        questions=(
-            survey.Question("agent", prompts.prompt_agent),
-            survey.Question("company", prompts.prompt_company),
-        ),
-        intro=prompts.prompt_intro,
-        invalid=prompts.prompt_invalid,
-        no_input=prompts.prompt_no_input,
-        thanks=prompts.prompt_thanks,
-        answer_timeout=prompts.answer_timeout,
-        ten_timeout=prompts.ten_timeout,
-        max_attempts=prompts.max_attempts,
-    )
 
 
 @dataclass
@@ -111,6 +95,8 @@ class Service:
 
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self._loaded = config
+        self._live = live_settings(config)
         self._clock = clock
         self.counters = Counters()
         self.tracker = CallTracker(
@@ -144,7 +130,7 @@ class Service:
         await self.alerts.start()
         route = NpsRoute(
             pbx=self.config.ami.name,
-            spec=survey_spec(self.config),
+            spec=lambda: self._live.survey,
             calls=self.tracker.get,
             repository=TimedRepository(self.repository, self._write_latency),
             background=self.background,
@@ -156,6 +142,10 @@ class Service:
             port=self.config.agi.port,
             header_timeout=self.config.agi.header_timeout,
             command_timeout=self.config.agi.command_timeout,
+            guard=SessionGuard(
+                networks=self.config.agi.allowed_networks(),
+                max_sessions=self.config.agi.max_sessions,
+            ),
         )
         self.ami = AmiClient(self.config.ami, self._events.put_nowait, on_login=self._resync)
         self._tasks = [
@@ -185,10 +175,26 @@ class Service:
 
         return serve
 
-    async def stop(self, grace: float = 5.0) -> None:
+    @property
+    def live(self) -> LiveSettings:
+        """The settings a survey starting now runs with."""
+        return self._live
+
+    def reload(self, config: Config) -> ReloadReport:
+        """Put a new (already validated) configuration's live settings in force.
+
+        One assignment: surveys in progress keep the settings they started with.
+        """
+        report = reload_report(self.config, self._loaded, config)
+        self._live = live_settings(config)
+        self._loaded = config
+        return report
+
+    async def stop(self, grace: float = 5.0) -> Drained:
         """Let open surveys finish (up to `grace`), then flush and close everything."""
+        drained = Drained()
         if self.agi is not None:
-            await self.agi.stop(grace)
+            drained = await self.agi.stop(grace)
         unfinished = await self.background.drain(grace)
         if unfinished:
             log.error("%d survey writes did not finish before shutdown", unfinished)
@@ -211,6 +217,7 @@ class Service:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+        return drained
 
     # --- ServiceMetrics (for /metrics) and SurveyObserver (for the AGI route) ---
 
