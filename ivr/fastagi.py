@@ -181,6 +181,8 @@ class FastAgiServer:
         self._backlog = backlog
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        # Sessions past their header (surveys, not probes), counted by stop().
+        self._routed: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
@@ -215,6 +217,7 @@ class FastAgiServer:
         """Stop accepting, give open sessions `grace` seconds, then cancel them."""
         self.stop_listening()
         open_sessions = set(self._sessions)
+        routed = self._routed
         pending: set[asyncio.Task[None]] = set()
         if open_sessions:
             all_finished = asyncio.create_task(asyncio.wait(open_sessions))
@@ -232,7 +235,8 @@ class FastAgiServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        return Drained(finished=len(open_sessions) - len(pending), cut_off=len(pending))
+        cut_off = len(routed & pending)
+        return Drained(finished=len(routed) - cut_off, cut_off=cut_off)
 
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -248,6 +252,8 @@ class FastAgiServer:
             await self._serve(reader, writer)
         finally:
             self._sessions.discard(task)
+            if self._server is not None and self._server.is_serving():
+                self._routed.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -269,6 +275,9 @@ class FastAgiServer:
         except (AgiProtocolError, AgiConnectionClosed) as error:
             log.warning("FastAGI from %s: %s; closed", peer, error)
             return
+        task = asyncio.current_task()
+        assert task is not None
+        self._routed.add(task)
         channel = AgiChannel(
             reader,
             writer,
@@ -311,7 +320,6 @@ class FastAgiServer:
             if len(environment) >= self._max_header_lines:
                 raise AgiProtocolError(f"more than {self._max_header_lines} header lines")
             environment.append(parse_environment_line(line))
-
 
     def _refuse(self, writer: asyncio.StreamWriter, reason: str) -> None:
         address = _peer_address(writer)
