@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -294,4 +295,7 @@ def _key_or(reply: AgiReply, otherwise: survey.Reply) -> survey.Reply:
         return survey.HungUp()
     if code == 0:
         return otherwise
+    if code > sys.maxunicode:
+        # Not a key any phone sends: the caller hears "invalid" and is asked again.
+        return survey.Digit("\N{REPLACEMENT CHARACTER}")
     return survey.Digit(chr(code))
