@@ -433,6 +433,8 @@ async def test_call_unknown_to_ami_is_surveyed_from_channel_variables(
             break
     assert await peer.closed_by_server()
     peer.close()
+    # The last answer and the status are written in the background after the caller leaves.
+    assert 0 == await stack.service.background.drain(5.0)
     assert stack.service.repository is not None
     call = await stack.service.repository.get_call(PBX, linkedid)
     survey = await stack.service.repository.get_survey(PBX, linkedid)
