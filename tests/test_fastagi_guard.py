@@ -176,3 +176,28 @@ async def test_hurry_cuts_the_grace_short_and_counts_the_sessions_cut_off(
     server.hurry()
     assert Drained(finished=0, cut_off=1) == await asyncio.wait_for(stopping, 2.0)
     assert await peer.closed_by_server()
+
+
+async def test_oversize_reply_line_ends_the_session_with_a_clear_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reply longer than the line limit: the session closes, the log names the limit."""
+
+    async def route(channel: AgiChannel) -> None:
+        await channel.command("ANSWER")
+
+    server = FastAgiServer(route, host="127.0.0.1", port=0, line_limit=1024)
+    await server.start()
+    try:
+        peer = await AgiPeer.connect(server.port)
+        with caplog.at_level(logging.WARNING, logger="ivr.fastagi"):
+            assert "ANSWER" == await peer.command()
+            await peer.send("200 result=0 " + "x" * 5000)
+            assert await peer.closed_by_server()
+        peer.close()
+    finally:
+        await server.stop(grace=0.5)
+    assert any(
+        "reply line longer than 1024 bytes; refused; session closed" in r.getMessage()
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
