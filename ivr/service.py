@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 EVICT_EVERY_EVENTS = 1000
 # How many queued AMI events are applied before FastAGI sessions get a turn.
 YIELD_EVERY_EVENTS = 32
+# At stop, how long the writes and alerts left after the last survey may take.
+FLUSH_SECONDS = 5.0
 
 
 @dataclass
@@ -191,23 +193,28 @@ class Service:
         return report
 
     async def stop(self, grace: float = 5.0) -> Drained:
-        """Let open surveys finish (up to `grace`), then flush and close everything."""
+        """Let open surveys finish (up to `grace`), then flush and close everything.
+
+        The flush after the last survey gets at most FLUSH_SECONDS: a long
+        survey drain must not also mean a long wait on a failing webhook.
+        """
         drained = Drained()
         if self.agi is not None:
             drained = await self.agi.stop(grace)
-        unfinished = await self.background.drain(grace)
+        flush = min(grace, FLUSH_SECONDS)
+        unfinished = await self.background.drain(flush)
         if unfinished:
             log.error("%d survey writes did not finish before shutdown", unfinished)
         if self.web is not None:
             await self.web.stop()
         if self.alerts is not None:
-            await self.alerts.stop(grace)
+            await self.alerts.stop(flush)
         if self.ami is not None:
             await self.ami.logoff()
         ami_task = next((t for t in self._tasks if t.get_name() == "ami-session"), None)
         if ami_task is not None:
             ami_task.cancel()
-        await self._drain_queues(grace)
+        await self._drain_queues(flush)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
