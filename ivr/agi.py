@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -40,7 +41,7 @@ class NpsRoute:
         self,
         *,
         pbx: str,
-        spec: survey.SurveySpec,
+        spec: Callable[[], survey.SurveySpec],
         calls: CallLookup,
         repository: SurveyRepository,
         background: Background,
@@ -57,6 +58,8 @@ class NpsRoute:
 
     async def __call__(self, channel: AgiChannel) -> None:
         request = channel.request
+        # Read once: a reload (SIGHUP) during this call does not change its survey.
+        spec = self._spec()
         linkedid = request.linkedid_argument or await self._read_linkedid(channel)
         if linkedid is None:
             log.error(
@@ -108,7 +111,7 @@ class NpsRoute:
             clock=self._clock,
             background=self._background,
         )
-        await session.run(self._spec)
+        await session.run(spec)
 
     async def _read_linkedid(self, channel: AgiChannel) -> str | None:
         reply = await channel.command("GET VARIABLE CHANNEL(linkedid)")
@@ -293,4 +296,7 @@ def _key_or(reply: AgiReply, otherwise: survey.Reply) -> survey.Reply:
         return survey.HungUp()
     if code == 0:
         return otherwise
+    if code > sys.maxunicode:
+        # Not a key any phone sends: the caller hears "invalid" and is asked again.
+        return survey.Digit("\N{REPLACEMENT CHARACTER}")
     return survey.Digit(chr(code))

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 HANGUP_LINE = "HANGUP"
 _REPLY = re.compile(
-    r"^(?P<code>\d{3}) result=(?P<result>\S*)(?: \((?P<data>.*)\))?(?: endpos=(?P<endpos>-?\d+))?$"
+    r"^(?P<code>[1-5]\d\d) result=(?P<result>\S*)"
+    r"(?: \((?P<data>.*)\))?(?: endpos=(?P<endpos>-?\d+))?$",
+    re.ASCII,
 )
+_CODE = re.compile(r"^[1-5]\d\d(?:[ -]|$)", re.ASCII)
 _ENV_LINE = re.compile(r"^(?P<name>agi_[a-z0-9_]+): ?(?P<value>.*)$")
 _LINKEDID = re.compile(r"^\d+\.\d+$")
 
@@ -75,15 +78,15 @@ def parse_reply(line: str) -> AgiReply:
             endpos=int(endpos) if endpos is not None else None,
             text=line,
         )
-    code = line[:3]
-    if len(line) >= 3 and code.isdigit() and (len(line) == 3 or line[3] in " -"):
-        return AgiReply(code=int(code), text=line)
+    # ASCII digits only: str.isdigit() accepts "²", which int() refuses.
+    if _CODE.match(line):
+        return AgiReply(code=int(line[:3]), text=line)
     raise AgiProtocolError(f"not an AGI reply: {line[:120]!r}")
 
 
 def is_continuation(line: str) -> bool:
     """`520-...` opens a multi-line usage block that ends with a `520 ` line."""
-    return len(line) >= 4 and line[:3].isdigit() and line[3] == "-"
+    return len(line) >= 4 and _CODE.match(line) is not None and line[3] == "-"
 
 
 def parse_environment_line(line: str) -> tuple[str, str]:

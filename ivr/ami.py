@@ -75,13 +75,19 @@ class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
         self._buffer = ""
 
     def data_received(self, data: bytes) -> None:
+        # Only the new text (and the 3 characters before it) can complete a
+        # message end, so a long message in small reads is not rescanned.
+        scan_from = max(0, len(self._buffer) - 3)
         self._buffer += self._decoder.decode(data)
         if getattr(self, "version", None) is None and self._buffer.startswith(BANNER_PREFIX):
             banner, separator, rest = self._buffer.partition(EOL)
             if separator:
                 self.version = banner.removeprefix(BANNER_PREFIX).strip()
                 self._buffer = rest
-        *complete, self._buffer = self._buffer.split(EOL + EOL)
+                scan_from = 0
+        complete: list[str] = []
+        if self._buffer.find(EOL + EOL, scan_from) >= 0:
+            *complete, self._buffer = self._buffer.split(EOL + EOL)
         for raw in complete:
             # Only line breaks are trimmed: a last header with an empty value
             # (`Extra: `) needs its space to stay a header.
@@ -96,7 +102,17 @@ class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
                     "AMI: ignored a message with neither Event nor Response: %r", text[:200]
                 )
                 continue
-            self.handle_message(message)
+            try:
+                self.handle_message(message)
+            except Exception as error:
+                # panoramisk assumes well-formed headers (a repeated ActionID
+                # or Event makes a list it cannot hash or lowercase).
+                log.warning(
+                    "AMI: ignored a malformed message (%s: %s): %r",
+                    type(error).__name__,
+                    error,
+                    text[:200],
+                )
         if len(self._buffer) > MAX_MESSAGE_CHARS:
             log.error(
                 "AMI: a message grew past %d characters without ending; dropping the connection",

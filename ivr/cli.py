@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -166,7 +164,7 @@ def _configure_logging(debug: bool) -> None:
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "run":
-        return await _run(config)
+        return await _run(config, args)
     if args.command == "demo":
         from ivr.demo import run_demo  # noqa: PLC0415 - the simulator loads only for demo
 
@@ -200,8 +198,9 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-async def _run(config: Config) -> int:
-    from ivr.service import Service  # noqa: PLC0415 - keeps `export`/`report` light
+async def _run(config: Config, args: argparse.Namespace) -> int:
+    from ivr.lifecycle import Lifecycle  # noqa: PLC0415 - keeps `export`/`report` light
+    from ivr.service import Service  # noqa: PLC0415
 
     service = Service(config)
     await service.start()
@@ -217,19 +216,18 @@ async def _run(config: Config) -> int:
         service.agi_port,
         redact_url(config.database.url),
     )
-    await _wait_for_signal()
-    log.info("stopping: open surveys get a few seconds to finish")
-    await service.stop()
+
+    def apply_log_level(new: Config) -> None:
+        if not args.debug:
+            logging.getLogger().setLevel(new.log.level.upper())
+
+    lifecycle = Lifecycle(
+        service,
+        load_config=lambda: load(args.config, default_database_url=default_sqlite_url(Path.cwd())),
+        on_reloaded=apply_log_level,
+    )
+    await lifecycle.run()
     return EXIT_OK
-
-
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
 
 
 async def _export(

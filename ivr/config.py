@@ -11,12 +11,14 @@ Environment overrides are named `IVR_SURVEY_<SECTION>_<KEY>`, for example
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,10 +58,28 @@ class AmiConfig:
 
 @dataclass(frozen=True, slots=True)
 class AgiConfig:
+    """The FastAGI server.
+
+    `allowed_addresses` lists the addresses or CIDR networks Asterisk connects
+    from (comma or space separated); `drain_seconds` is how long surveys in
+    progress may run on after SIGTERM; `max_sessions` caps open sessions.
+    """
+
     host: str = "127.0.0.1"
     port: int = 4573
     header_timeout: float = 5.0
     command_timeout: float = 30.0
+    drain_seconds: float = 30.0
+    allowed_addresses: str = "127.0.0.0/8, ::1"
+    max_sessions: int = 2000
+
+    def allowed_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The parsed `allowed_addresses`; entries that do not parse are left to the check."""
+        networks = []
+        for entry in _entries(self.allowed_addresses):
+            with contextlib.suppress(ValueError):
+                networks.append(ip_network(entry, strict=False))
+        return tuple(networks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +344,19 @@ def _check_agi(agi: AgiConfig) -> list[str]:
         problems.append(f"port: {agi.port} is not a TCP port")
     if agi.header_timeout <= 0 or agi.command_timeout <= 0:
         problems.append("header_timeout/command_timeout: must be more than 0")
+    if agi.drain_seconds < 0:
+        problems.append("drain_seconds: must not be negative")
+    if agi.max_sessions < 1:
+        problems.append(f"max_sessions: {agi.max_sessions} must be at least 1")
+    for entry in _entries(agi.allowed_addresses):
+        try:
+            ip_network(entry, strict=False)
+        except ValueError:
+            problems.append(
+                f"allowed_addresses: {entry!r} is not an IP address or network (like 10.0.0.0/8)"
+            )
+    if not _entries(agi.allowed_addresses):
+        problems.append("allowed_addresses: must name at least one address or network")
     return problems
 
 

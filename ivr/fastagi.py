@@ -12,7 +12,12 @@ multi-line `520-` usage errors, and swallows cancellation. Here:
 - `HANGUP` lines are out-of-band notices (fact 22) recorded on the channel,
   never replies; `100 Trying` lines are skipped; `520-` blocks are read whole;
 - the listen backlog is large (a queue emptying at shift end opens many
-  sessions at once; the default 100 costs SYN retries).
+  sessions at once; the default 100 costs SYN retries);
+- connections from outside the allowed networks, or beyond `max_sessions`,
+  are closed before a byte is read (`ivr.guard`), with a rate-limited warning;
+- `stop()` closes the listener first, so Asterisk's connect fails at once and
+  the dialplan falls through on AGISTATUS=FAILURE, while sessions in progress
+  get their grace period (cut short by `hurry()`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from ivr.agi_protocol import (
     HANGUP_LINE,
@@ -31,10 +38,14 @@ from ivr.agi_protocol import (
     parse_environment_line,
     parse_reply,
 )
+from ivr.guard import RateLimitedWarnings, SessionGuard
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKLOG = 4096
+# Asterisk's longest usage text (520-) is a few dozen lines.
+MAX_CONTINUED_LINES = 256
+DEFAULT_LINE_LIMIT = 8192
 
 
 class AgiConnectionClosed(Exception):
@@ -59,8 +70,10 @@ class AgiChannel:
         request: AgiRequest,
         *,
         command_timeout: float,
+        line_limit: int = DEFAULT_LINE_LIMIT,
     ) -> None:
         self.request = request
+        self._line_limit = line_limit
         self._reader = reader
         self._writer = writer
         self._command_timeout = command_timeout
@@ -115,12 +128,13 @@ class AgiChannel:
     async def _read_continued(self, first: str) -> AgiReply:
         code = first[:3]
         lines = [first[4:]]
-        while True:
+        while len(lines) < MAX_CONTINUED_LINES:
             line = await self._read_line()
             if line.startswith(code + " "):
                 lines.append(line[4:])
                 return AgiReply(code=int(code), text="\n".join(lines))
             lines.append(line)
+        raise AgiProtocolError(f"a {code}- reply ran past {MAX_CONTINUED_LINES} lines")
 
     async def _read_line(self) -> str:
         try:
@@ -128,13 +142,23 @@ class AgiChannel:
         except (ConnectionError, OSError) as error:
             raise AgiConnectionClosed(str(error)) from error
         except ValueError as error:
-            raise AgiProtocolError("reply line longer than the line limit") from error
+            raise AgiProtocolError(
+                f"reply line longer than {self._line_limit} bytes; refused"
+            ) from error
         if not raw.endswith(b"\n"):
             raise AgiConnectionClosed("Asterisk closed the FastAGI connection")
         return raw.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
 Route = Callable[[AgiChannel], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """What became of the sessions open when the server stopped."""
+
+    finished: int = 0
+    cut_off: int = 0
 
 
 class FastAgiServer:
@@ -147,10 +171,15 @@ class FastAgiServer:
         header_timeout: float = 5.0,
         command_timeout: float = 30.0,
         max_header_lines: int = 256,
-        line_limit: int = 8192,
+        line_limit: int = DEFAULT_LINE_LIMIT,
         backlog: int = DEFAULT_BACKLOG,
+        guard: SessionGuard | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._route = route
+        self._guard = guard or SessionGuard()
+        self._refusal_warnings = RateLimitedWarnings(clock)
+        self._hurry = asyncio.Event()
         self._host = host
         self._port = port
         self._header_timeout = header_timeout
@@ -160,6 +189,8 @@ class FastAgiServer:
         self._backlog = backlog
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        # Sessions past their header (surveys, not probes), counted by stop().
+        self._routed: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
@@ -181,12 +212,30 @@ class FastAgiServer:
         )
         log.info("FastAGI listening on %s:%d", self._host, self.port)
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Stop accepting, give open sessions `grace` seconds, then cancel them."""
+    def stop_listening(self) -> None:
+        """Close the listening socket now: new connections are refused by the kernel."""
         if self._server is not None:
             self._server.close()
-        if self._sessions:
-            _, pending = await asyncio.wait(set(self._sessions), timeout=grace)
+
+    def hurry(self) -> None:
+        """Cut the grace period of a `stop()` in progress (or to come) short."""
+        self._hurry.set()
+
+    async def stop(self, grace: float = 5.0) -> Drained:
+        """Stop accepting, give open sessions `grace` seconds, then cancel them."""
+        self.stop_listening()
+        open_sessions = set(self._sessions)
+        routed = self._routed
+        pending: set[asyncio.Task[None]] = set()
+        if open_sessions:
+            all_finished = asyncio.create_task(asyncio.wait(open_sessions))
+            hurried = asyncio.create_task(self._hurry.wait())
+            await asyncio.wait(
+                {all_finished, hurried}, timeout=grace, return_when=asyncio.FIRST_COMPLETED
+            )
+            all_finished.cancel()
+            hurried.cancel()
+            pending = {task for task in open_sessions if not task.done()}
             for task in pending:
                 task.cancel()
             if pending:
@@ -194,17 +243,25 @@ class FastAgiServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        cut_off = len(routed & pending)
+        return Drained(finished=len(routed) - cut_off, cut_off=cut_off)
 
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
+        refusal = self._guard.refusal(_peer_address(writer), len(self._sessions))
+        if refusal is not None:
+            self._refuse(writer, refusal)
+            return
         self._sessions.add(task)
         try:
             await self._serve(reader, writer)
         finally:
             self._sessions.discard(task)
+            if self._server is not None and self._server.is_serving():
+                self._routed.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -226,7 +283,16 @@ class FastAgiServer:
         except (AgiProtocolError, AgiConnectionClosed) as error:
             log.warning("FastAGI from %s: %s; closed", peer, error)
             return
-        channel = AgiChannel(reader, writer, request, command_timeout=self._command_timeout)
+        task = asyncio.current_task()
+        assert task is not None
+        self._routed.add(task)
+        channel = AgiChannel(
+            reader,
+            writer,
+            request,
+            command_timeout=self._command_timeout,
+            line_limit=self._line_limit,
+        )
         try:
             await self._route(channel)
         except AgiConnectionClosed:
@@ -244,7 +310,9 @@ class FastAgiServer:
             try:
                 raw = await reader.readline()
             except ValueError as error:
-                raise AgiProtocolError("header line longer than the line limit") from error
+                raise AgiProtocolError(
+                    f"header line longer than {self._line_limit} bytes; refused"
+                ) from error
             if not raw and not environment:
                 raise AgiNoRequest
             if not raw.endswith(b"\n"):
@@ -260,6 +328,26 @@ class FastAgiServer:
             if len(environment) >= self._max_header_lines:
                 raise AgiProtocolError(f"more than {self._max_header_lines} header lines")
             environment.append(parse_environment_line(line))
+
+    def _refuse(self, writer: asyncio.StreamWriter, reason: str) -> None:
+        address = _peer_address(writer)
+        writer.transport.abort()
+        key = address if reason.startswith("address") else "max_sessions"
+        suppressed = self._refusal_warnings.due(key)
+        if suppressed is not None:
+            log.warning(
+                "FastAGI from %s: refused: %s%s",
+                address,
+                reason,
+                f" ({suppressed} more refused since the last warning)" if suppressed else "",
+            )
+
+
+def _peer_address(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer)
 
 
 def _peer_name(writer: asyncio.StreamWriter) -> str:

@@ -18,7 +18,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr import survey
 from ivr.agi import NpsRoute
 from ivr.ami import AmiClient
 from ivr.attribution import PbxRouter
@@ -26,7 +25,9 @@ from ivr.background import Background
 from ivr.calls import CallTracker
 from ivr.config import Config
 from ivr.domain import Answer, CallRecord, SurveyStart, SurveyStatus
-from ivr.fastagi import AgiChannel, FastAgiServer, Route
+from ivr.fastagi import AgiChannel, Drained, FastAgiServer, Route
+from ivr.guard import SessionGuard
+from ivr.live import LiveSettings, ReloadReport, live_settings, reload_report
 from ivr.pbx_config import configured_pbxs
 from ivr.pbx_link import Counters, PbxLink
 from ivr.ports import LatencySnapshot
@@ -37,24 +38,10 @@ from storage.repository import SqlSurveyRepository
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Counters", "Service", "TimedRepository", "survey_spec"]
+__all__ = ["Counters", "Service", "TimedRepository"]
 
-
-def survey_spec(config: Config) -> survey.SurveySpec:
-    prompts = config.survey
-    return survey.SurveySpec(
-        questions=(
-            survey.Question("agent", prompts.prompt_agent),
-            survey.Question("company", prompts.prompt_company),
-        ),
-        intro=prompts.prompt_intro,
-        invalid=prompts.prompt_invalid,
-        no_input=prompts.prompt_no_input,
-        thanks=prompts.prompt_thanks,
-        answer_timeout=prompts.answer_timeout,
-        ten_timeout=prompts.ten_timeout,
-        max_attempts=prompts.max_attempts,
-    )
+# At stop, how long the writes and alerts left after the last survey may take.
+FLUSH_SECONDS = 5.0
 
 
 class TimedRepository:
@@ -100,6 +87,8 @@ class Service:
 
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self._loaded = config
+        self._live = live_settings(config)
         self._clock = clock
         self.counters = Counters()
         self.links: dict[str, PbxLink] = {
@@ -137,7 +126,7 @@ class Service:
         routes = {
             name: NpsRoute(
                 pbx=name,
-                spec=survey_spec(self.config),
+                spec=lambda: self._live.survey,
                 calls=link.tracker.get,
                 repository=timed,
                 background=self.background,
@@ -152,6 +141,19 @@ class Service:
             port=self.config.agi.port,
             header_timeout=self.config.agi.header_timeout,
             command_timeout=self.config.agi.command_timeout,
+            guard=SessionGuard(
+                # A PBX's own agi_addresses are where its surveys come from:
+                # listing them twice (allow-list and PBX) would only invite a mismatch.
+                networks=(
+                    *self.config.agi.allowed_networks(),
+                    *(
+                        network
+                        for link in self.links.values()
+                        for network in link.config.agi_addresses
+                    ),
+                ),
+                max_sessions=self.config.agi.max_sessions,
+            ),
         )
         for link in self.links.values():
             link.start(self.repository.save_call)
@@ -187,21 +189,43 @@ class Service:
 
         return serve
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Let open surveys finish (up to `grace`), then flush and close everything."""
+    @property
+    def live(self) -> LiveSettings:
+        """The settings a survey starting now runs with."""
+        return self._live
+
+    def reload(self, config: Config) -> ReloadReport:
+        """Put a new (already validated) configuration's live settings in force.
+
+        One assignment: surveys in progress keep the settings they started with.
+        """
+        report = reload_report(self.config, self._loaded, config)
+        self._live = live_settings(config)
+        self._loaded = config
+        return report
+
+    async def stop(self, grace: float = 5.0) -> Drained:
+        """Let open surveys finish (up to `grace`), then flush and close everything.
+
+        The flush after the last survey gets at most FLUSH_SECONDS: a long
+        survey drain must not also mean a long wait on a failing webhook.
+        """
+        drained = Drained()
         if self.agi is not None:
-            await self.agi.stop(grace)
-        unfinished = await self.background.drain(grace)
+            drained = await self.agi.stop(grace)
+        flush = min(grace, FLUSH_SECONDS)
+        unfinished = await self.background.drain(flush)
         if unfinished:
             log.error("%d survey writes did not finish before shutdown", unfinished)
         if self.web is not None:
             await self.web.stop()
         if self.alerts is not None:
-            await self.alerts.stop(grace)
-        await asyncio.gather(*(link.stop(grace) for link in self.links.values()))
+            await self.alerts.stop(flush)
+        await asyncio.gather(*(link.stop(flush) for link in self.links.values()))
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+        return drained
 
     # --- ServiceMetrics (for /metrics) and SurveyObserver (for the AGI route) ---
 

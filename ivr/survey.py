@@ -230,6 +230,10 @@ _HANDLERS = {
 
 
 def _first_key(state: State, key: str) -> Transition:
+    if len(key) != 1:
+        # One key per reply; anything else (empty, several) would make
+        # `key in SCORE_KEYS` a substring test and store a score like 12.
+        return _retry(state, Phase.INVALID)
     if key == "1":
         return Transition(
             replace(state, phase=Phase.WAITING_TEN), WaitDigit(state.spec.ten_timeout)

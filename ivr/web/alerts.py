@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from ivr.config import AlertsConfig
 from ivr.domain import Answer, CallRecord, SurveyStatus
@@ -229,7 +230,7 @@ class DetractorAlerts:
                 ) as reply:
                     status = reply.status
             except (aiohttp.ClientError, TimeoutError) as error:
-                outcome = f"{type(error).__name__}: {error}"
+                outcome = without_url(f"{type(error).__name__}: {error}", self._config.webhook_url)
             else:
                 if 200 <= status < 300:
                     self._delivered += 1
@@ -260,3 +261,28 @@ class DetractorAlerts:
             delivery.survey_id,
             self._config.max_attempts,
         )
+
+
+def without_url(text: str, url: str) -> str:
+    """`text` with every part of `url` that can carry a secret masked.
+
+    Chat webhooks carry their token in the path or query, and aiohttp puts the
+    whole URL in some errors (TooManyRedirects, InvalidURL).
+    """
+    parsed = URL(url)
+    parts = {
+        url,
+        str(parsed),
+        parsed.raw_path_qs,
+        parsed.path_qs,
+        parsed.raw_path,
+        parsed.path,
+        parsed.raw_query_string,
+        parsed.query_string,
+        parsed.user or "",
+        parsed.password or "",
+    }
+    for part in sorted(parts, key=len, reverse=True):
+        if len(part) > 1:
+            text = text.replace(part, "<webhook URL>" if part in (url, str(parsed)) else "***")
+    return text

@@ -1,0 +1,90 @@
+"""Settings that can change while the service runs (SIGHUP), and what a reload changed.
+
+A reload builds a new immutable `LiveSettings` from the new configuration and
+swaps it in one assignment; every survey reads the settings once, when it
+starts, and keeps them to its end, so a caller half-way through never hears a
+prompt from another configuration. Everything else (sockets, the database,
+credentials) is bound at start-up: a change to it is reported as needing a
+restart and is not applied.
+
+To make another setting live: add a field to `LiveSettings`, build it in
+`live_settings`, and add its section or key to `LIVE_KEYS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ivr import survey
+from ivr.config import Config
+
+LIVE_KEYS: frozenset[str] = frozenset({"survey", "log.level"})
+"""Sections (`survey`) or keys (`log.level`) applied by a reload without a restart."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSettings:
+    """What a survey reads when it starts."""
+
+    survey: survey.SurveySpec
+
+
+def survey_spec(config: Config) -> survey.SurveySpec:
+    prompts = config.survey
+    return survey.SurveySpec(
+        questions=(
+            survey.Question("agent", prompts.prompt_agent),
+            survey.Question("company", prompts.prompt_company),
+        ),
+        intro=prompts.prompt_intro,
+        invalid=prompts.prompt_invalid,
+        no_input=prompts.prompt_no_input,
+        thanks=prompts.prompt_thanks,
+        answer_timeout=prompts.answer_timeout,
+        ten_timeout=prompts.ten_timeout,
+        max_attempts=prompts.max_attempts,
+    )
+
+
+def live_settings(config: Config) -> LiveSettings:
+    return LiveSettings(survey=survey_spec(config))
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadReport:
+    """The `section.key` names a reload changed: applied now, or waiting for a restart.
+
+    Names only, never values: many keys are secrets.
+    """
+
+    applied: tuple[str, ...] = ()
+    need_restart: tuple[str, ...] = ()
+
+
+def changed_keys(old: Config, new: Config) -> tuple[str, ...]:
+    """`section.key` for every key whose value differs, in configuration order."""
+    changed: list[str] = []
+    for section in fields(old):
+        old_section: Any = getattr(old, section.name)
+        new_section: Any = getattr(new, section.name)
+        for key in fields(old_section):
+            if getattr(old_section, key.name) != getattr(new_section, key.name):
+                changed.append(f"{section.name}.{key.name}")
+    return tuple(changed)
+
+
+def is_live(key: str) -> bool:
+    return key in LIVE_KEYS or key.split(".", 1)[0] in LIVE_KEYS
+
+
+def reload_report(started: Config, previous: Config, new: Config) -> ReloadReport:
+    """Live keys changed since the previous load; other keys that differ from start-up.
+
+    A key needing a restart is reported on every reload until the restart, so
+    the last reload's log always says what is not yet in force.
+    """
+    return ReloadReport(
+        applied=tuple(key for key in changed_keys(previous, new) if is_live(key)),
+        need_restart=tuple(key for key in changed_keys(started, new) if not is_live(key)),
+    )
