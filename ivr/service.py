@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,13 +26,15 @@ from ivr.ami import AmiClient
 from ivr.background import Background
 from ivr.calls import CallTracker
 from ivr.config import Config
-from ivr.domain import AmiEvent, Answer, CallRecord, SurveyStart, SurveyStatus
+from ivr.domain import AmiEvent, Answer, CallRecord, SurveyStatus
 from ivr.fastagi import AgiChannel, FastAgiServer, Route
 from ivr.ports import LatencySnapshot
 from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
 from storage.repository import SqlSurveyRepository
+from storage.spool import Spool, other_spools, spool_path
+from storage.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
@@ -68,44 +69,6 @@ class Counters:
     call_save_errors: int = 0
 
 
-class TimedRepository:
-    """The repository, with each write's duration fed to the /metrics histogram."""
-
-    def __init__(self, inner: SqlSurveyRepository, histogram: LatencyHistogram) -> None:
-        self._inner = inner
-        self._histogram = histogram
-
-    async def save_call(self, call: CallRecord) -> None:
-        started = time.perf_counter()
-        try:
-            await self._inner.save_call(call)
-        finally:
-            self._histogram.observe(time.perf_counter() - started)
-
-    async def begin_survey(self, call: CallRecord, start: SurveyStart) -> int | None:
-        started = time.perf_counter()
-        try:
-            return await self._inner.begin_survey(call, start)
-        finally:
-            self._histogram.observe(time.perf_counter() - started)
-
-    async def save_answer(self, survey_id: int, answer: Answer) -> None:
-        started = time.perf_counter()
-        try:
-            await self._inner.save_answer(survey_id, answer)
-        finally:
-            self._histogram.observe(time.perf_counter() - started)
-
-    async def finish_survey(
-        self, survey_id: int, status: SurveyStatus, finished_at: datetime
-    ) -> None:
-        started = time.perf_counter()
-        try:
-            await self._inner.finish_survey(survey_id, status, finished_at)
-        finally:
-            self._histogram.observe(time.perf_counter() - started)
-
-
 class Service:
     """Builds everything; also the metrics source and survey observer it hands out."""
 
@@ -120,6 +83,7 @@ class Service:
         self._finished_calls: asyncio.Queue[CallRecord] = asyncio.Queue()
         self._engine: AsyncEngine | None = None
         self.repository: SqlSurveyRepository | None = None
+        self.writer: GroupCommitWriter | None = None
         self.ami: AmiClient | None = None
         self.agi: FastAgiServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -140,13 +104,14 @@ class Service:
             raise
         sessions = session_factory(self._engine)
         self.repository = SqlSurveyRepository(sessions)
+        writer = await self._start_writer(self._engine)
         self.alerts = DetractorAlerts(self.config.alerts, dashboard_url=self.config.web.base_url())
         await self.alerts.start()
         route = NpsRoute(
             pbx=self.config.ami.name,
             spec=survey_spec(self.config),
             calls=self.tracker.get,
-            repository=TimedRepository(self.repository, self._write_latency),
+            repository=writer,
             background=self.background,
             observer=self,
         )
@@ -208,6 +173,9 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.writer is not None:
+            await self.writer.close()
+            self.writer = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -229,6 +197,9 @@ class Service:
     def db_write_latency(self) -> LatencySnapshot:
         return self._write_latency.snapshot()
 
+    def spool_depth(self) -> int:
+        return self.writer.spool_depth if self.writer is not None else 0
+
     def survey_finished(
         self,
         call: CallRecord,
@@ -239,6 +210,27 @@ class Service:
         self._finished_surveys[status.value] += 1
         if self.alerts is not None:
             self.alerts.survey_finished(call, survey_id, status, answers)
+
+    async def _start_writer(self, engine: AsyncEngine) -> GroupCommitWriter:
+        """The group-commit writer; it first replays what an outage left spooled."""
+        database = self.config.database
+        path = spool_path(database.spool_dir, database.url)
+        for other in other_spools(path):
+            log.warning("spool %s belongs to another database URL: not replayed", other)
+        writer = GroupCommitWriter(
+            engine,
+            Spool(path),
+            batch_size=database.batch_size,
+            observe=self._write_latency.observe,
+        )
+        try:
+            await writer.start()
+        except BaseException:
+            await engine.dispose()
+            self._engine = None
+            raise
+        self.writer = writer
+        return writer
 
     async def _drain_queues(self, grace: float) -> None:
         """Apply queued events and write finished calls before closing the database."""
@@ -291,11 +283,11 @@ class Service:
             self.tracker.evict(now)
 
     async def _write_calls(self) -> None:
-        assert self.repository is not None
+        assert self.writer is not None
         while True:
             call = await self._finished_calls.get()
             try:
-                await self.repository.save_call(call)
+                await self.writer.save_call(call)
                 self.counters.calls_saved += 1
             except Exception:
                 self.counters.call_save_errors += 1

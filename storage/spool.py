@@ -18,6 +18,7 @@ spool directory and database cannot replay and remove each other's lines.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -26,6 +27,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from storage.database import DatabaseError, normalize_url
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -33,8 +36,40 @@ T = TypeVar("T")
 _LINKEDID = re.compile(r'"linkedid"\s*:\s*"([^"\\]*)"')
 
 
-class SpoolError(Exception):
+SPOOL_PREFIX = "writes-"
+
+
+class SpoolError(DatabaseError):
     """The spool cannot be used (locked by another process, unwritable)."""
+
+
+def default_spool_dir(environ: dict[str, str] | None = None) -> Path:
+    """$XDG_STATE_HOME/ivr-survey/spool where the XDG variable is set, else ./spool
+    (next to the default SQLite database, which also lives in the working directory)."""
+    state = (os.environ if environ is None else environ).get("XDG_STATE_HOME")
+    return Path(state) / "ivr-survey" / "spool" if state else Path("spool")
+
+
+def spool_path(spool_dir: str, database_url: str) -> Path:
+    """The spool of one database: its name is a digest of the URL without the
+    password, so services on different databases can share a directory and a
+    spool is never replayed into another database."""
+    url = normalize_url(database_url).set(password=None).render_as_string()
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    folder = Path(spool_dir).expanduser() if spool_dir else default_spool_dir()
+    return folder / f"{SPOOL_PREFIX}{digest}.jsonl"
+
+
+def other_spools(path: Path) -> list[Path]:
+    """Non-empty spools of other databases in the same directory (a changed
+    database URL would otherwise leave one behind unnoticed)."""
+    if not path.parent.is_dir():
+        return []
+    return sorted(
+        candidate
+        for candidate in path.parent.glob(f"{SPOOL_PREFIX}*.jsonl")
+        if candidate != path and candidate.stat().st_size > 0
+    )
 
 
 def linkedid_in(text: str) -> str:

@@ -434,6 +434,9 @@ async def test_call_unknown_to_ami_is_surveyed_from_channel_variables(
     assert await peer.closed_by_server()
     peer.close()
     assert stack.service.repository is not None
+    assert stack.service.writer is not None
+    await stack.service.background.drain(5.0)
+    await stack.service.writer.flush()  # answers are queued, not awaited, by the route
     call = await stack.service.repository.get_call(PBX, linkedid)
     survey = await stack.service.repository.get_survey(PBX, linkedid)
     assert call is not None

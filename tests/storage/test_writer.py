@@ -51,7 +51,8 @@ async def writer(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[GroupComm
 
 async def count(engine: AsyncEngine, table: str) -> int:
     async with engine.connect() as connection:
-        return int((await connection.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one())
+        query = sa.select(sa.func.count()).select_from(sa.table(table))
+        return int((await connection.execute(query)).scalar_one())
 
 
 def test_the_writer_satisfies_the_port(writer: GroupCommitWriter) -> None:
@@ -85,8 +86,7 @@ async def test_many_concurrent_surveys_are_written_in_few_transactions(
         for number, survey_id in enumerate(ids)
     ]
     actual = [
-        (one.id, one.status, tuple(a.value for a in one.answers)) if one else None
-        for one in stored
+        (one.id, one.status, tuple(a.value for a in one.answers)) if one else None for one in stored
     ]
     assert expected == actual
     assert 800 == writer.written
