@@ -123,9 +123,7 @@ async def main() -> None:
     parser.add_argument("--callers", type=int, default=1000)
     parser.add_argument("--postgres", metavar="URL", help="also measure this PostgreSQL database")
     args = parser.parse_args()
-    print(
-        "database   answers  callers  baseline ans/s   batched ans/s  answers/batch    ratio"
-    )
+    print("database   answers  callers  baseline ans/s   batched ans/s  answers/batch    ratio")
     with tempfile.TemporaryDirectory() as folder:
         targets = [("sqlite", f"sqlite+aiosqlite:///{Path(folder) / 'answers.db'}")]
         if args.postgres:
