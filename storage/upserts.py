@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
@@ -101,7 +101,7 @@ def statements_for(dialect: str) -> WriteStatements:
             "partial": sa.and_(calls.c.partial, excluded.partial),
             "updated_at": excluded.updated_at,
         },
-    ).returning(calls.c.id)
+    ).returning(calls.c.id, calls.c.created_at, calls.c.agent_name, calls.c.agent_interface)
 
     leg_insert = insert(agents)
     merge_leg = leg_insert.on_conflict_do_update(
@@ -113,26 +113,20 @@ def statements_for(dialect: str) -> WriteStatements:
     )
     call_id: sa.BindParameter[int] = sa.bindparam("call_id", type_=sa.Integer)
     stored_legs = (
-        sa.select(agents.c.position, agents.c.channel, agents.c.interface, agents.c.connected_at)
+        sa.select(
+            agents.c.position,
+            agents.c.name,
+            agents.c.channel,
+            agents.c.interface,
+            agents.c.connected_at,
+        )
         .where(agents.c.call_id == call_id)
         .order_by(agents.c.position)
     )
-
-    # The credited agent is the last of the stored chain, which may be longer
-    # than the chain in the record being saved.
-    def last_leg(column: sa.Column[Any]) -> Any:
-        return (
-            sa.select(column)
-            .where(agents.c.call_id == calls.c.id)
-            .order_by(agents.c.position.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
     credit_last_agent = (
         sa.update(calls)
         .where(calls.c.id == call_id)
-        .values(agent_name=last_leg(agents.c.name), agent_interface=last_leg(agents.c.interface))
+        .values(agent_name=sa.bindparam("agent_name"), agent_interface=sa.bindparam("interface"))
     )
 
     open_survey = (
@@ -190,6 +184,29 @@ def _leg_key(channel: str, interface: str, connected_at: datetime) -> tuple[str,
     return ("interface", interface, connected_at.isoformat())
 
 
+class _Clock:
+    """Now, strictly increasing within the process.
+
+    A call row's `created_at` is the `now` of the save that inserted it, so a
+    save that reads back its own `now` knows the row is new (it has no stored
+    legs to read). Strictly increasing values keep two saves of this process
+    from ever sharing one.
+    """
+
+    def __init__(self) -> None:
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        now = datetime.now(UTC)
+        if now <= self._last:
+            now = self._last + timedelta(microseconds=1)
+        self._last = now
+        return now
+
+
+_now = _Clock()
+
+
 async def merge_call(executor: Executor, call: CallRecord) -> int:
     """Upsert the call and its agent chain; return the call's id.
 
@@ -198,7 +215,8 @@ async def merge_call(executor: Executor, call: CallRecord) -> int:
     concurrent save of the same call.
     """
     sql = statements(executor)
-    now = datetime.now(UTC)
+    now = _now()
+    last = call.agents[-1] if call.agents else None
     row = {
         "pbx": call.pbx,
         "linkedid": call.linkedid,
@@ -207,6 +225,9 @@ async def merge_call(executor: Executor, call: CallRecord) -> int:
         "caller_number": call.caller_number,
         "caller_name": call.caller_name,
         "queue": call.queue,
+        # Only kept when this save inserts the row; see `_merge_legs`.
+        "agent_name": None if last is None else last.name,
+        "agent_interface": None if last is None else last.interface,
         "hold_seconds": call.hold_seconds,
         "talk_seconds": call.talk_seconds,
         "ended_by": None if call.ended_by is None else call.ended_by.value,
@@ -219,20 +240,43 @@ async def merge_call(executor: Executor, call: CallRecord) -> int:
         "created_at": now,
         "updated_at": now,
     }
-    call_id: int = (await executor.execute(sql.merge_call, row)).scalar_one()
+    stored = (await executor.execute(sql.merge_call, row)).one()
     if call.agents:
-        await _merge_legs(executor, sql, call_id, call.agents)
-    return call_id
+        credited = (stored.agent_name, stored.agent_interface)
+        await _merge_legs(
+            executor,
+            sql,
+            stored.id,
+            call.agents,
+            inserted=stored.created_at == now,
+            credited=credited,
+        )
+    return int(stored.id)
 
 
 async def _merge_legs(
-    executor: Executor, sql: WriteStatements, call_id: int, legs: Sequence[AgentLeg]
+    executor: Executor,
+    sql: WriteStatements,
+    call_id: int,
+    legs: Sequence[AgentLeg],
+    *,
+    inserted: bool,
+    credited: tuple[str | None, str | None],
 ) -> None:
-    """Merge each leg into the stored leg it matches, or append it to the chain."""
-    stored = (await executor.execute(sql.stored_legs, {"call_id": call_id})).all()
+    """Merge each leg into the stored leg it matches, or append it to the chain.
+
+    A call row this save inserted has no legs yet, so they are not read. The
+    credited agent (`calls.agent_name`) is the last of the stored chain, which
+    may be longer than the chain in this record; it is updated only when that
+    changed.
+    """
+    stored = (
+        [] if inserted else (await executor.execute(sql.stored_legs, {"call_id": call_id})).all()
+    )
     positions: dict[tuple[str, ...], int] = {
         _leg_key(row.channel, row.interface, row.connected_at): row.position for row in stored
     }
+    chain: dict[int, tuple[str, str]] = {row.position: (row.name, row.interface) for row in stored}
     # A leg read from channel variables (the service started mid-call) has no
     # channel; it is the same agent as a tracked leg on the same interface.
     last_by_interface = {row.interface: row.position for row in stored}
@@ -255,10 +299,16 @@ async def _merge_legs(
             next_position += 1
         positions[key] = position
         last_by_interface[leg.interface] = position
+        chain[position] = (leg.name, leg.interface)
         rows.append(_leg_row(call_id, position, leg, connected_at))
     if rows:
         await executor.execute(sql.merge_leg, rows)
-    await executor.execute(sql.credit_last_agent, {"call_id": call_id})
+    name, interface = chain[max(chain)]
+    if (name, interface) != credited:
+        await executor.execute(
+            sql.credit_last_agent,
+            {"call_id": call_id, "agent_name": name, "interface": interface},
+        )
 
 
 def _leg_row(call_id: int, position: int, leg: AgentLeg, connected_at: datetime) -> dict[str, Any]:
