@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ivr.domain import SurveyStatus
-from storage.spool import Spool, SpoolError, linkedid_in
+from storage.spool import Spool, SpoolError, linkedid_in, spool_path
 from storage.write_requests import (
     BeginSurvey,
     FinishSurvey,
@@ -142,3 +142,33 @@ def test_two_processes_cannot_share_one_spool(tmp_path: Path) -> None:
 
     with pytest.raises(SpoolError, match="in use by another ivr-survey process"):
         second.append([{"n": 2}])
+
+
+@pytest.mark.parametrize(
+    ("spool_dir", "environ", "folder"),
+    [
+        ("/srv/spool", {"XDG_STATE_HOME": "/home/ivr/.state"}, Path("/srv/spool")),
+        ("", {"XDG_STATE_HOME": "/home/ivr/.state"}, Path("/home/ivr/.state/ivr-survey/spool")),
+        ("", {}, Path("spool")),
+    ],
+    ids=["configured", "XDG_STATE_HOME", "working directory"],
+)
+def test_the_spool_directory_is_configured_or_platform_default(
+    spool_dir: str, environ: dict[str, str], folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[database] spool_dir wins; else $XDG_STATE_HOME/ivr-survey/spool; else ./spool."""
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+
+    assert folder == spool_path(spool_dir, "sqlite:///x.db").parent
+
+
+def test_each_database_has_its_own_spool_whatever_its_password() -> None:
+    """A spool is never replayed into another database; a new password keeps it."""
+    first = spool_path("/s", "postgresql://ivr:old@db/ivr")
+
+    assert (first, False) == (
+        spool_path("/s", "postgresql://ivr:new@db/ivr"),
+        first == spool_path("/s", "postgresql://ivr:old@db/other"),
+    )
