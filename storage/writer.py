@@ -225,7 +225,11 @@ class GroupCommitWriter:
         while True:
             batch = await self._next_batch()
             if self._down and loop.time() >= self._next_probe:
-                await self._recover(probe=True)
+                try:
+                    await self._recover(probe=True)
+                except Exception as error:
+                    log.exception("the spool %s could not be written back", self._spool.path)
+                    self._go_down(error)
             writes = [request for request in batch if not isinstance(request, Flush)]
             try:
                 if self._down:

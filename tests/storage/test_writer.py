@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.domain import HangupSide, SurveyStatus
@@ -20,7 +21,7 @@ from storage.database import create_engine, session_factory
 from storage.repository import SqlSurveyRepository
 from storage.spool import Spool
 from storage.write_requests import BeginSurvey, FinishSurvey, SaveAnswer, encode
-from storage.writer import GroupCommitWriter
+from storage.writer import GroupCommitWriter, is_unreachable
 from tests.storage.builders import PBX, answer, at, call, epoch, leg, start
 
 
@@ -267,3 +268,63 @@ async def test_a_spooled_repeat_of_a_stored_survey_is_not_counted(
         stored.status,
         await count(engine, "surveys"),
     )
+
+
+def _wrapped(error_type: type[sqlalchemy.exc.DBAPIError], reason: Exception) -> Exception:
+    return error_type("INSERT ...", {}, reason)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (ConnectionResetError(104, "Connection reset by peer"), True),
+        (TimeoutError(), True),
+        (_wrapped(sqlalchemy.exc.OperationalError, OSError("server closed")), True),
+        (_wrapped(sqlalchemy.exc.InterfaceError, Exception("connection is closed")), True),
+        (_wrapped(sqlalchemy.exc.IntegrityError, Exception("violates check")), False),
+        (_wrapped(sqlalchemy.exc.DataError, Exception("value too long")), False),
+        (sqlalchemy.exc.StatementError("naive datetime", "UPDATE", {}, ValueError()), False),
+        (LookupError("no survey with id 4242"), False),
+    ],
+    ids=[
+        "refused",
+        "reset",
+        "timeout",
+        "operational",
+        "interface",
+        "constraint",
+        "data",
+        "bad value",
+        "unknown survey",
+    ],
+)
+def test_outages_are_told_from_refused_writes(error: Exception, expected: bool) -> None:
+    """Only an unusable database sends writes to the spool; a refused write is a bug."""
+    assert expected == is_unreachable(error)
+
+
+async def test_answers_spooled_for_one_question_are_replayed_in_order(
+    engine: AsyncEngine, reader: SqlSurveyRepository, tmp_path: Path
+) -> None:
+    """The spool is written back in the order written: the last save of a
+    question wins, and a later None keeps the score given before it."""
+    record = call()
+    spool_path = tmp_path / "spool.jsonl"
+    Spool(spool_path).append(
+        encode(line)
+        for line in [
+            BeginSurvey(record, start(record), provisional=-3),
+            SaveAnswer(-3, answer("agent", 4, 1, 130), record.linkedid),
+            SaveAnswer(-3, answer("agent", 6, 2, 140), record.linkedid),
+            SaveAnswer(-3, answer("agent", None, 3, 150), record.linkedid),
+        ]
+    )
+
+    replaying = GroupCommitWriter(engine, Spool(spool_path))
+    await replaying.start()
+    await replaying.close()
+
+    stored = await reader.get_survey(PBX, record.linkedid)
+    assert stored is not None
+    assert (answer("agent", 6, 3, 150),) == stored.answers
