@@ -59,7 +59,6 @@ class Flush:
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-    linkedid: str = "-"
 
 
 Write = SaveCall | BeginSurvey | SaveAnswer | FinishSurvey

@@ -212,6 +212,8 @@ class GroupCommitWriter:
 
     async def _put(self, request: Request) -> None:
         """Queue a request; wait only while the queue is full (the database is slow)."""
+        if self._task is None:
+            raise RuntimeError("the group-commit writer is not running: start() it first")
         while len(self._queue) >= self._max_pending:
             self._room.clear()
             await self._room.wait()
