@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import shutil
 from collections.abc import AsyncIterator
@@ -328,3 +329,38 @@ async def test_answers_spooled_for_one_question_are_replayed_in_order(
     stored = await reader.get_survey(PBX, record.linkedid)
     assert stored is not None
     assert (answer("agent", 6, 3, 150),) == stored.answers
+
+
+async def test_a_spooled_write_the_database_refuses_is_kept_aside_and_the_rest_replayed(
+    engine: AsyncEngine,
+    reader: SqlSurveyRepository,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A score of 11 in the spool would fail every replay: it goes to `.rejected`
+    with its Linkedid in the log, and the survey's other writes are stored."""
+    record = call()
+    spool = Spool(tmp_path / "spool.jsonl")
+    bad = SaveAnswer(-5, answer("company", 11), record.linkedid)
+    spool.append(
+        encode(line)
+        for line in [
+            BeginSurvey(record, start(record), provisional=-5),
+            SaveAnswer(-5, answer("agent", 9), record.linkedid),
+            bad,
+            FinishSurvey(-5, SurveyStatus.COMPLETED, at(200), record.linkedid),
+        ]
+    )
+    spool.close()
+
+    replaying = GroupCommitWriter(engine, Spool(spool.path))
+    with caplog.at_level(logging.ERROR, logger="storage.writer"):
+        await replaying.start()
+    await replaying.close()
+
+    stored = await reader.get_survey(PBX, record.linkedid)
+    assert stored is not None
+    assert ((9,), SurveyStatus.COMPLETED) == (tuple(a.value for a in stored.answers), stored.status)
+    rejected = spool.rejected_path.read_text().splitlines()
+    assert [encode(bad)] == [json.loads(line) for line in rejected]
+    assert any(f"Linkedid={record.linkedid}:" in message for message in caplog.messages)
