@@ -9,7 +9,13 @@ JSON line with what its FastAGI side measured:
 every reply -> next command gap, every header -> first command wait, and the
 Linkedids. `quit` ends it.
 
-Usage (by bench/agi_concurrency.py): python bench/sim_process.py AGI_PORT
+`soak N RATE SHARE CHECKPOINTS` (bench/soak.py) starts N short calls at RATE
+per second, SHARE (0..1) of them surveyed and the rest abandoned in the queue or
+hung up by the caller before the survey, keeps nothing per call, and prints
+`{"done": K, "surveyed": S}` as the K-th call (each of the comma-separated
+CHECKPOINTS) ends, then `{"done": N, ..., "end": true}`.
+
+Usage (by bench/agi_concurrency.py and bench/soak.py): python bench/sim_process.py AGI_PORT
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import itertools
 import json
 import sys
 
-from ivr.sim import AmiAccount, CallPlan, CallResult, SimulatedPbx, Turn
+from ivr.sim import AmiAccount, CallPlan, CallResult, Flow, SimulatedPbx, Turn
 
 PROMPT = 1.0
 PLAN = CallPlan(
@@ -27,6 +33,14 @@ PLAN = CallPlan(
     survey=(Turn.keys("9", at=PROMPT + 0.3), Turn.keys("10", at=PROMPT + 0.3, gap=0.25)),
 )
 ACCOUNT = AmiAccount("ivr", "bench")
+SOAK_SURVEYED = CallPlan(
+    talk_seconds=5,
+    survey=(Turn.keys("9", at=0.05), Turn.keys("8", at=0.05)),
+)
+SOAK_NOT_SURVEYED = (
+    CallPlan(talk_seconds=5, flow=Flow.ABANDON_IN_QUEUE),
+    CallPlan(talk_seconds=5, flow=Flow.CALLER_HANGS_UP_BRIDGED),
+)
 
 
 def measure(results: list[CallResult]) -> dict[str, object]:
@@ -66,6 +80,9 @@ async def main(agi_port: int) -> None:
             line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
             if not line or line == "quit":
                 return
+            if line.startswith("soak "):
+                await soak(pbx, *line.split()[1:])
+                continue
             _, count, ramp = line.split()
             calls = int(count)
             tasks = []
@@ -74,6 +91,39 @@ async def main(agi_port: int) -> None:
                 await asyncio.sleep(float(ramp) / calls)
             results = await asyncio.gather(*tasks)
             print(json.dumps(measure(list(results))), flush=True)
+
+
+async def soak(pbx: SimulatedPbx, count: str, rate: str, share: str, checkpoints: str) -> None:
+    """Calls at a steady pace, nothing kept per call, progress at each checkpoint."""
+    total, per_second, surveyed_share = int(count), float(rate), float(share)
+    marks = {int(mark) for mark in checkpoints.split(",")}
+    progress = {"done": 0, "surveyed": 0, "failed": 0}
+    running: set[asyncio.Task[CallResult]] = set()
+
+    def finished(task: asyncio.Task[CallResult]) -> None:
+        running.discard(task)
+        progress["done"] += 1
+        if task.cancelled() or task.exception() is not None:
+            progress["failed"] += 1
+        if progress["done"] in marks:
+            print(json.dumps(progress), flush=True)
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for number in range(total):
+        if int((number + 1) * surveyed_share) > int(number * surveyed_share):
+            progress["surveyed"] += 1
+            plan = SOAK_SURVEYED
+        else:
+            plan = SOAK_NOT_SURVEYED[number % 2]
+        task = pbx.start_call(plan)
+        running.add(task)
+        task.add_done_callback(finished)
+        delay = started + (number + 1) / per_second - loop.time()
+        await asyncio.sleep(max(0.0, delay))
+    while running:
+        await asyncio.wait(set(running))
+    print(json.dumps({**progress, "end": True}), flush=True)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,11 @@ class AgiConfig:
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     url: str = field(default="", repr=False)
+    # Where writes wait while the database is unreachable ("" is
+    # $XDG_STATE_HOME/ivr-survey/spool, or ./spool without XDG_STATE_HOME).
+    spool_dir: str = ""
+    # The most writes committed in one transaction by the group-commit writer.
+    batch_size: int = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +251,8 @@ def load(
         raise ConfigError(problems)
     config = Config(**sections, pbxs=pbxs)
     if not config.database.url and default_database_url:
-        config = dataclasses.replace(config, database=DatabaseConfig(url=default_database_url))
+        database = dataclasses.replace(config.database, url=default_database_url)
+        config = dataclasses.replace(config, database=database)
     return config
 
 
@@ -461,8 +467,15 @@ def _check_alerts(alerts: AlertsConfig) -> list[str]:
     return problems
 
 
+def _check_database(database: DatabaseConfig) -> list[str]:
+    if database.batch_size < 1:
+        return [f"batch_size: {database.batch_size} must be at least 1"]
+    return []
+
+
 _CHECKS: dict[str, tuple[Callable[[Any], list[str]], ...]] = {
     "ami": (_check_ami,),
+    "database": (_check_database,),
     "agi": (_check_agi,),
     "survey": (_check_survey,),
     "tracking": (_check_tracking,),

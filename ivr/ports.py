@@ -287,6 +287,9 @@ class ServiceMetrics(Protocol):
     def db_write_latency(self) -> LatencySnapshot:
         """Repository write durations since start-up."""
 
+    def spool_depth(self) -> int:
+        """Writes waiting in the local spool for the database to come back."""
+
 
 class SurveyObserver(Protocol):
     """Told by the AGI route about each finished survey (the detractor alerts)."""

@@ -14,7 +14,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,7 +23,7 @@ from ivr.attribution import PbxRouter
 from ivr.background import Background
 from ivr.calls import CallTracker
 from ivr.config import Config
-from ivr.domain import Answer, CallRecord, SurveyStart, SurveyStatus
+from ivr.domain import Answer, CallRecord, SurveyStatus
 from ivr.fastagi import AgiChannel, Drained, FastAgiServer, Route
 from ivr.guard import SessionGuard
 from ivr.live import LiveSettings, ReloadReport, live_settings, reload_report
@@ -35,51 +34,15 @@ from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
 from storage.repository import SqlSurveyRepository
+from storage.spool import Spool, other_spools, spool_path
+from storage.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Counters", "Service", "TimedRepository"]
+__all__ = ["Counters", "Service"]
 
 # At stop, how long the writes and alerts left after the last survey may take.
 FLUSH_SECONDS = 5.0
-
-
-class TimedRepository:
-    """The repository, with each write's duration fed to the /metrics histogram."""
-
-    def __init__(self, inner: SqlSurveyRepository, histogram: LatencyHistogram) -> None:
-        self._inner = inner
-        self._histogram = histogram
-
-    async def save_call(self, call: CallRecord) -> None:
-        started = time.perf_counter()
-        try:
-            await self._inner.save_call(call)
-        finally:
-            self._histogram.observe(time.perf_counter() - started)
-
-    async def begin_survey(self, call: CallRecord, start: SurveyStart) -> int | None:
-        started = time.perf_counter()
-        try:
-            return await self._inner.begin_survey(call, start)
-        finally:
-            self._histogram.observe(time.perf_counter() - started)
-
-    async def save_answer(self, survey_id: int, answer: Answer) -> None:
-        started = time.perf_counter()
-        try:
-            await self._inner.save_answer(survey_id, answer)
-        finally:
-            self._histogram.observe(time.perf_counter() - started)
-
-    async def finish_survey(
-        self, survey_id: int, status: SurveyStatus, finished_at: datetime
-    ) -> None:
-        started = time.perf_counter()
-        try:
-            await self._inner.finish_survey(survey_id, status, finished_at)
-        finally:
-            self._histogram.observe(time.perf_counter() - started)
 
 
 class Service:
@@ -102,6 +65,7 @@ class Service:
         }
         self._engine: AsyncEngine | None = None
         self.repository: SqlSurveyRepository | None = None
+        self.writer: GroupCommitWriter | None = None
         self.agi: FastAgiServer | None = None
         self.background = Background()
         self.web: WebServer | None = None
@@ -120,15 +84,15 @@ class Service:
             raise
         sessions = session_factory(self._engine)
         self.repository = SqlSurveyRepository(sessions)
+        writer = await self._start_writer(self._engine)
         self.alerts = DetractorAlerts(self.config.alerts, dashboard_url=self.config.web.base_url())
         await self.alerts.start()
-        timed = TimedRepository(self.repository, self._write_latency)
         routes = {
             name: NpsRoute(
                 pbx=name,
                 spec=lambda: self._live.survey,
                 calls=link.tracker.get,
-                repository=timed,
+                repository=writer,
                 background=self.background,
                 observer=self,
             )
@@ -156,7 +120,7 @@ class Service:
             ),
         )
         for link in self.links.values():
-            link.start(self.repository.save_call)
+            link.start(writer.save_call)
         await self.agi.start()
         self.web = WebServer(self.config.web, SqlReportReader(sessions), self, alerts=self.alerts)
         await self.web.start()
@@ -222,6 +186,9 @@ class Service:
         if self.alerts is not None:
             await self.alerts.stop(flush)
         await asyncio.gather(*(link.stop(flush) for link in self.links.values()))
+        if self.writer is not None:
+            await self.writer.close()
+            self.writer = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -248,6 +215,9 @@ class Service:
     def db_write_latency(self) -> LatencySnapshot:
         return self._write_latency.snapshot()
 
+    def spool_depth(self) -> int:
+        return self.writer.spool_depth if self.writer is not None else 0
+
     def survey_finished(
         self,
         call: CallRecord,
@@ -258,3 +228,24 @@ class Service:
         self._finished_surveys[status.value] += 1
         if self.alerts is not None:
             self.alerts.survey_finished(call, survey_id, status, answers)
+
+    async def _start_writer(self, engine: AsyncEngine) -> GroupCommitWriter:
+        """The group-commit writer; it first replays what an outage left spooled."""
+        database = self.config.database
+        path = spool_path(database.spool_dir, database.url)
+        for other in other_spools(path):
+            log.warning("spool %s belongs to another database URL: not replayed", other)
+        writer = GroupCommitWriter(
+            engine,
+            Spool(path),
+            batch_size=database.batch_size,
+            observe=self._write_latency.observe,
+        )
+        try:
+            await writer.start()
+        except BaseException:
+            await engine.dispose()
+            self._engine = None
+            raise
+        self.writer = writer
+        return writer

@@ -1,7 +1,8 @@
 """The SQL implementation of `ivr.ports.SurveyRepository`.
 
 Every write is one short transaction that starts with an INSERT ... ON CONFLICT
-on the call (or answer) row. That first statement takes the row's lock on
+on the call (or answer) row (the statements are in `storage.upserts`, shared
+with the group-commit writer of `storage.writer`). That first statement takes the row's lock on
 PostgreSQL and the write lock on SQLite, so two coroutines working on the same
 call (the AMI consumer saving the call while the AGI route opens its survey)
 are serialized by the database, not by code in this process, and the service
@@ -12,18 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr.domain import AgentLeg, Answer, CallRecord, HangupSide, SurveyStart, SurveyStatus
+from storage import upserts
 from storage.database import database_errors
-from storage.models import Base, Call, CallAgent, Survey, SurveyAnswer
+from storage.models import Call, CallAgent, Survey, SurveyAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,65 +42,8 @@ class StoredSurvey:
     initiated_by: str | None = None
 
 
-def to_datetime(epoch: float | None) -> datetime | None:
-    """The domain keeps call times as epoch seconds (the clock AMI events were
-    received on); the schema keeps them as UTC timestamps that SQL can filter."""
-    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
-
-
 def to_epoch(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
-
-
-def _table(model: type[Base]) -> sa.Table:
-    """The model's Table: Core statements are used for ON CONFLICT and RETURNING."""
-    return cast(sa.Table, model.__table__)
-
-
-def _insert(session: AsyncSession, table: sa.Table) -> Any:
-    """The dialect's INSERT, the one that knows ON CONFLICT.
-
-    Both dialects spell it the same way (`on_conflict_do_update(index_elements,
-    set_)`, `excluded`), so the statements below are written once.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def _keep_known(table: sa.Table, excluded: Any, columns: Sequence[str]) -> dict[str, Any]:
-    """SET clauses where the incoming value wins unless it is NULL (unknown)."""
-    return {name: sa.func.coalesce(excluded[name], table.c[name]) for name in columns}
-
-
-_CALL_MERGED_COLUMNS = (
-    "caller_uniqueid",
-    "caller_channel",
-    "caller_number",
-    "caller_name",
-    "queue",
-    "hold_seconds",
-    "talk_seconds",
-    "ended_by",
-    "started_at",
-    "answered_at",
-    "ended_at",
-)
-_LEG_MERGED_COLUMNS = ("queue", "hold_seconds", "ring_seconds", "talk_seconds", "ended_by")
-_LEG_REPLACED_COLUMNS = ("name", "interface", "channel", "connected_at")
-
-
-def _leg_key(channel: str, interface: str, connected_at: datetime) -> tuple[str, ...]:
-    """What identifies one agent leg across saves, whatever its position in a record.
-
-    The channel name (`PJSIP/1001-0000002a`) is unique per leg. Matching on it,
-    rather than on the index in the record, keeps a record rebuilt after a
-    restart (which may hold only the current agent) from overwriting the first
-    agent of the chain: it is appended or merged into its own leg instead.
-    """
-    if channel:
-        return ("channel", channel)
-    return ("interface", interface, connected_at.isoformat())
 
 
 class SqlSurveyRepository:
@@ -130,73 +73,30 @@ class SqlSurveyRepository:
             yield session
 
     async def save_call(self, call: CallRecord) -> None:
-        """Insert or merge the call; see `_merge_call` for the rules."""
+        """Insert or merge the call; see `storage.upserts.merge_call` for the rules."""
         async with database_errors(f"save call {call.linkedid}"), self._writing() as session:
-            await _merge_call(session, call)
+            await upserts.merge_call(session, call)
 
     async def begin_survey(self, call: CallRecord, start: SurveyStart) -> int | None:
         """Merge the call and open its survey in one transaction.
 
-        The survey INSERT does nothing on a conflict with the UNIQUE call_id, so
-        of two concurrent requests for one call exactly one gets an id; the other
-        waits for the first to commit and then gets None.
+        Of two concurrent requests for one call exactly one gets an id; the
+        other waits for the first to commit and then gets None.
         """
-        if (start.pbx, start.linkedid) != (call.pbx, call.linkedid):
-            raise ValueError(
-                f"survey start for {start.pbx}/{start.linkedid} "
-                f"given the call {call.pbx}/{call.linkedid}"
-            )
-        surveys = _table(Survey)
+        upserts.check_start(call, start)
         async with (
             database_errors(f"begin the survey of call {call.linkedid}"),
             self._writing() as session,
         ):
-            call_id = await _merge_call(session, call)
-            statement = (
-                _insert(session, surveys)
-                .values(
-                    call_id=call_id,
-                    channel=start.channel,
-                    uniqueid=start.uniqueid,
-                    language=start.language,
-                    status=SurveyStatus.IN_PROGRESS.value,
-                    started_at=start.started_at,
-                    opted_in=start.opted_in,
-                    initiated_by=start.initiated_by,
-                )
-                .on_conflict_do_nothing(index_elements=[surveys.c.call_id])
-                .returning(surveys.c.id)
-            )
-            survey_id: int | None = (await session.execute(statement)).scalar_one_or_none()
-            return survey_id
+            return await upserts.begin_survey(session, call, start)
 
     async def save_answer(self, survey_id: int, answer: Answer) -> None:
-        """Upsert one question's outcome in its own transaction.
-
-        A score already stored is never replaced by None: a keypress the caller
-        made is a fact, and a later "gave up on this question" cannot undo it.
-        """
-        answers = _table(SurveyAnswer)
+        """Upsert one question's outcome in its own transaction."""
         async with (
             database_errors(f"save the {answer.question!r} answer of survey {survey_id}"),
             self._writing() as session,
         ):
-            statement = _insert(session, answers).values(
-                survey_id=survey_id,
-                question=answer.question,
-                value=answer.value,
-                attempts=answer.attempts,
-                answered_at=answer.answered_at,
-            )
-            statement = statement.on_conflict_do_update(
-                index_elements=[answers.c.survey_id, answers.c.question],
-                set_={
-                    "value": sa.func.coalesce(statement.excluded.value, answers.c.value),
-                    "attempts": statement.excluded.attempts,
-                    "answered_at": statement.excluded.answered_at,
-                },
-            )
-            await session.execute(statement)
+            await upserts.save_answers(session, [upserts.answer_row(survey_id, answer)])
 
     async def finish_survey(
         self, survey_id: int, status: SurveyStatus, finished_at: datetime
@@ -206,13 +106,7 @@ class SqlSurveyRepository:
             database_errors(f"finish survey {survey_id}"),
             self._writing() as session,
         ):
-            result = await session.execute(
-                sa.update(Survey)
-                .where(Survey.id == survey_id)
-                .values(status=SurveyStatus(status).value, finished_at=finished_at)
-            )
-            if cast(sa.CursorResult[Any], result).rowcount == 0:
-                raise LookupError(f"no survey with id {survey_id}")
+            await upserts.finish_survey(session, survey_id, status, finished_at)
 
     async def get_call(self, pbx: str, linkedid: str) -> CallRecord | None:
         """The stored call as a domain record, or None when it was never saved."""
@@ -293,146 +187,6 @@ class SqlSurveyRepository:
                 started_at=survey.started_at,
                 finished_at=survey.finished_at,
             )
-
-
-async def _merge_call(session: AsyncSession, call: CallRecord) -> int:
-    """Upsert the call and its agent chain; return the call's id.
-
-    Field by field the later record wins, except that None (not known) never
-    replaces a known value. The domain's booleans default to False, which cannot
-    tell "no" from "not known", so `abandoned` and `transferred` stay True once
-    seen, and `partial` stays True only while every record saved was partial:
-    one record built from the whole call's events makes the row complete. The
-    first record that ends the call decides it, though: a live snapshot (saved
-    when the survey began) cannot know that AMI was lost before the end.
-    """
-    calls = _table(Call)
-    now = datetime.now(UTC)
-    statement = _insert(session, calls).values(
-        pbx=call.pbx,
-        linkedid=call.linkedid,
-        caller_uniqueid=call.caller_uniqueid,
-        caller_channel=call.caller_channel,
-        caller_number=call.caller_number,
-        caller_name=call.caller_name,
-        queue=call.queue,
-        hold_seconds=call.hold_seconds,
-        talk_seconds=call.talk_seconds,
-        ended_by=None if call.ended_by is None else call.ended_by.value,
-        abandoned=call.abandoned,
-        transferred=call.transferred,
-        partial=call.partial,
-        started_at=to_datetime(call.started_at),
-        answered_at=to_datetime(call.answered_at),
-        ended_at=to_datetime(call.ended_at),
-        created_at=now,
-        updated_at=now,
-    )
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=[calls.c.pbx, calls.c.linkedid],
-        set_={
-            **_keep_known(calls, excluded, _CALL_MERGED_COLUMNS),
-            "abandoned": sa.or_(calls.c.abandoned, excluded.abandoned),
-            "transferred": sa.or_(calls.c.transferred, excluded.transferred),
-            "partial": sa.case(
-                (
-                    sa.and_(calls.c.ended_at.is_(None), excluded.ended_at.is_not(None)),
-                    excluded.partial,
-                ),
-                else_=sa.and_(calls.c.partial, excluded.partial),
-            ),
-            "updated_at": excluded.updated_at,
-        },
-    ).returning(calls.c.id)
-    call_id: int = (await session.execute(statement)).scalar_one()
-    if call.agents:
-        await _merge_legs(session, call_id, call.agents)
-    return call_id
-
-
-async def _merge_legs(session: AsyncSession, call_id: int, legs: Sequence[AgentLeg]) -> None:
-    """Merge each leg into the stored leg it matches, or append it to the chain.
-
-    Runs after the call's upsert in the same transaction, so the call row is
-    locked and the positions read here cannot be taken by a concurrent save.
-    """
-    agents = _table(CallAgent)
-    stored = (
-        await session.execute(
-            sa.select(
-                agents.c.position, agents.c.channel, agents.c.interface, agents.c.connected_at
-            )
-            .where(agents.c.call_id == call_id)
-            .order_by(agents.c.position)
-        )
-    ).all()
-    positions: dict[tuple[str, ...], int] = {
-        _leg_key(row.channel, row.interface, row.connected_at): row.position for row in stored
-    }
-    # A leg read from channel variables (the service started mid-call) has no
-    # channel; it is the same agent as a tracked leg on the same interface.
-    last_by_interface = {row.interface: row.position for row in stored}
-    channel_less = {row.interface: row.position for row in stored if not row.channel}
-    next_position = stored[-1].position + 1 if stored else 0
-    rows: list[dict[str, Any]] = []
-    for leg in legs:
-        connected_at = to_datetime(leg.connected_at)
-        assert connected_at is not None
-        key = _leg_key(leg.channel, leg.interface, connected_at)
-        position = positions.get(key)
-        if position is None and not leg.channel:
-            known = last_by_interface.get(leg.interface)
-            if known is not None:
-                continue  # the stored leg already knows at least as much
-        if position is None and leg.channel:
-            position = channel_less.pop(leg.interface, None)
-        if position is None:
-            position = next_position
-            next_position += 1
-        positions[key] = position
-        last_by_interface[leg.interface] = position
-        rows.append(_leg_row(call_id, position, leg, connected_at))
-    for row in rows:
-        statement = _insert(session, agents).values(row)
-        excluded = statement.excluded
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[agents.c.call_id, agents.c.position],
-                set_={
-                    **{name: excluded[name] for name in _LEG_REPLACED_COLUMNS},
-                    **_keep_known(agents, excluded, _LEG_MERGED_COLUMNS),
-                },
-            )
-        )
-    # The credited agent is the last of the stored chain, which may be longer
-    # than the chain in this record.
-    last = (
-        sa.select(agents.c.name, agents.c.interface)
-        .where(agents.c.call_id == call_id)
-        .order_by(agents.c.position.desc())
-        .limit(1)
-    )
-    name, interface = (await session.execute(last)).one()
-    await session.execute(
-        sa.update(Call).where(Call.id == call_id).values(agent_name=name, agent_interface=interface)
-    )
-
-
-def _leg_row(call_id: int, position: int, leg: AgentLeg, connected_at: datetime) -> dict[str, Any]:
-    return {
-        "call_id": call_id,
-        "position": position,
-        "name": leg.name,
-        "interface": leg.interface,
-        "queue": leg.queue,
-        "channel": leg.channel,
-        "connected_at": connected_at,
-        "hold_seconds": leg.hold_seconds,
-        "ring_seconds": leg.ring_seconds,
-        "talk_seconds": leg.talk_seconds,
-        "ended_by": None if leg.ended_by is None else leg.ended_by.value,
-    }
 
 
 def _leg(row: CallAgent) -> AgentLeg:

@@ -133,3 +133,23 @@ def test_default_database_url_applies_only_when_none_is_configured() -> None:
     """`demo` and first runs get a SQLite file without any configuration."""
     config = load(None, environ={}, default_database_url="sqlite+aiosqlite:///./x.db")
     assert "sqlite+aiosqlite:///./x.db" == config.database.url
+
+
+def test_the_default_database_url_keeps_the_other_database_keys() -> None:
+    """Filling in the default URL must not reset the spool directory or batch size."""
+    environ = {
+        "IVR_SURVEY_DATABASE_SPOOL_DIR": "/var/spool/ivr",
+        "IVR_SURVEY_DATABASE_BATCH_SIZE": "50",
+    }
+    config = load(None, environ=environ, default_database_url="sqlite+aiosqlite:///./x.db")
+
+    expected = ("sqlite+aiosqlite:///./x.db", "/var/spool/ivr", 50)
+    assert expected == (config.database.url, config.database.spool_dir, config.database.batch_size)
+
+
+def test_a_batch_size_below_one_is_refused(tmp_path: Path) -> None:
+    """A writer that may commit nothing per transaction would never write."""
+    with pytest.raises(ConfigError) as raised:
+        load(write(tmp_path, "[database]\nbatch_size = 0\n"), environ={})
+
+    assert ["[database] batch_size: 0 must be at least 1"] == raised.value.problems

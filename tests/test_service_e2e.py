@@ -502,6 +502,9 @@ async def test_call_unknown_to_ami_is_surveyed_from_channel_variables(
     peer.close()
     survey = await stack.finished_survey(linkedid)
     assert stack.service.repository is not None
+    assert stack.service.writer is not None
+    await stack.service.background.drain(5.0)
+    await stack.service.writer.flush()  # answers are queued, not awaited, by the route
     call = await stack.service.repository.get_call(PBX, linkedid)
     assert call is not None
     expected = (True, "support", "Agent One", [("agent", 8, 1), ("company", 8, 1)])

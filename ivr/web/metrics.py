@@ -77,6 +77,7 @@ class FixedMetrics:
     tracked: int = 0
     finished: Mapping[str, int] = field(default_factory=dict)
     sessions: int = 0
+    spooled: int = 0
     latency: LatencySnapshot = field(
         default_factory=lambda: LatencySnapshot(
             bounds=WRITE_BOUNDS, bucket_counts=(0,) * len(WRITE_BOUNDS), count=0, total_seconds=0.0
@@ -100,6 +101,9 @@ class FixedMetrics:
 
     def db_write_latency(self) -> LatencySnapshot:
         return self.latency
+
+    def spool_depth(self) -> int:
+        return self.spooled
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +176,12 @@ def render(metrics: ServiceMetrics, alerts: AlertCounts | None = None) -> str:
         "gauge",
         "FastAGI sessions running now.",
         [("", metrics.agi_sessions_open())],
+    )
+    lines += _family(
+        "ivr_survey_spool_depth",
+        "gauge",
+        "Writes waiting in the local spool while the database is unreachable.",
+        [("", metrics.spool_depth())],
     )
     buckets = [
         (f'{{le="{_number(bound)}"}}', count)

@@ -36,6 +36,8 @@ EXPECTED_LINES = (
     'ivr_survey_surveys_finished_total{status="no_answer"} 0',
     'ivr_survey_surveys_finished_total{status="partial"} 0',
     "ivr_survey_agi_sessions_open 2",
+    "# TYPE ivr_survey_spool_depth gauge",
+    "ivr_survey_spool_depth 7",
     "# TYPE ivr_survey_db_write_seconds histogram",
     'ivr_survey_db_write_seconds_bucket{le="0.005"} 9',
     'ivr_survey_db_write_seconds_bucket{le="0.05"} 10',
@@ -55,6 +57,7 @@ def test_the_exposition_has_every_family_with_help_and_type() -> None:
         tracked=12,
         finished={"completed": 40, "hung_up": 3},
         sessions=2,
+        spooled=7,
         latency=LatencySnapshot((0.005, 0.05), (9, 10), 11, 0.5),
     )
 

@@ -1,0 +1,412 @@
+"""The write statements of the survey repository, built once per dialect.
+
+Building an INSERT ... ON CONFLICT with a dozen COALESCE clauses costs more
+Python than running it: measured at about a millisecond per call on a busy
+loop, paid again for every begin_survey and every answer. Here each statement
+is built once, with bound parameters only, so SQLAlchemy compiles it once and
+every later execution is a compiled-cache hit; lists of parameters run as one
+executemany. Both `SqlSurveyRepository` (one request per transaction) and the
+group-commit writer (`storage.writer`, many per transaction) write through
+these functions, so the merge rules exist once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from ivr.domain import AgentLeg, Answer, CallRecord, SurveyStart, SurveyStatus
+from storage.models import Base, Call, CallAgent, Survey, SurveyAnswer
+
+Executor = AsyncSession | AsyncConnection
+"""Either a session (the repository) or a bare connection (the writer)."""
+
+_CALL_MERGED_COLUMNS = (
+    "caller_uniqueid",
+    "caller_channel",
+    "caller_number",
+    "caller_name",
+    "queue",
+    "hold_seconds",
+    "talk_seconds",
+    "ended_by",
+    "started_at",
+    "answered_at",
+    "ended_at",
+)
+_LEG_MERGED_COLUMNS = ("queue", "hold_seconds", "ring_seconds", "talk_seconds", "ended_by")
+_LEG_REPLACED_COLUMNS = ("name", "interface", "channel", "connected_at")
+
+
+def to_datetime(epoch: float | None) -> datetime | None:
+    """The domain keeps call times as epoch seconds (the clock AMI events were
+    received on); the schema keeps them as UTC timestamps that SQL can filter."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _table(model: type[Base]) -> sa.Table:
+    return cast(sa.Table, model.__table__)
+
+
+def _keep_known(table: sa.Table, excluded: Any, columns: Sequence[str]) -> dict[str, Any]:
+    """SET clauses where the incoming value wins unless it is NULL (unknown)."""
+    return {name: sa.func.coalesce(excluded[name], table.c[name]) for name in columns}
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStatements:
+    """Every write statement of one dialect; see `statements_for`."""
+
+    merge_call: Any
+    stored_legs: Any
+    merge_leg: Any
+    credit_last_agent: Any
+    open_survey: Any
+    survey_of_call: Any
+    upsert_answer: Any
+    finish_survey: Any
+
+
+@cache
+def statements_for(dialect: str) -> WriteStatements:
+    """The statements for "postgresql" or "sqlite", built on first use.
+
+    Both dialects spell ON CONFLICT the same way (`on_conflict_do_update`,
+    `excluded`), so the statements are written once for both.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    calls, agents = _table(Call), _table(CallAgent)
+    surveys, answers = _table(Survey), _table(SurveyAnswer)
+
+    # Field by field the later record wins, except that None (not known) never
+    # replaces a known value. The domain's booleans default to False, which
+    # cannot tell "no" from "not known", so `abandoned` and `transferred` stay
+    # True once seen, and `partial` stays True only while every record saved
+    # was partial: one record built from the whole call's events completes it.
+    # The first record that ends the call decides it, though: a live snapshot
+    # (saved when the survey began) cannot know that AMI was lost before the end.
+    call_insert = insert(calls)
+    excluded = call_insert.excluded
+    merge_call = call_insert.on_conflict_do_update(
+        index_elements=[calls.c.pbx, calls.c.linkedid],
+        set_={
+            **_keep_known(calls, excluded, _CALL_MERGED_COLUMNS),
+            "abandoned": sa.or_(calls.c.abandoned, excluded.abandoned),
+            "transferred": sa.or_(calls.c.transferred, excluded.transferred),
+            "partial": sa.case(
+                (
+                    sa.and_(calls.c.ended_at.is_(None), excluded.ended_at.is_not(None)),
+                    excluded.partial,
+                ),
+                else_=sa.and_(calls.c.partial, excluded.partial),
+            ),
+            "updated_at": excluded.updated_at,
+        },
+    ).returning(calls.c.id, calls.c.created_at, calls.c.agent_name, calls.c.agent_interface)
+
+    leg_insert = insert(agents)
+    merge_leg = leg_insert.on_conflict_do_update(
+        index_elements=[agents.c.call_id, agents.c.position],
+        set_={
+            **{name: leg_insert.excluded[name] for name in _LEG_REPLACED_COLUMNS},
+            **_keep_known(agents, leg_insert.excluded, _LEG_MERGED_COLUMNS),
+        },
+    )
+    call_id: sa.BindParameter[int] = sa.bindparam("call_id", type_=sa.Integer)
+    stored_legs = (
+        sa.select(
+            agents.c.position,
+            agents.c.name,
+            agents.c.channel,
+            agents.c.interface,
+            agents.c.connected_at,
+        )
+        .where(agents.c.call_id == call_id)
+        .order_by(agents.c.position)
+    )
+    credit_last_agent = (
+        sa.update(calls)
+        .where(calls.c.id == call_id)
+        .values(agent_name=sa.bindparam("agent_name"), agent_interface=sa.bindparam("interface"))
+    )
+
+    open_survey = (
+        insert(surveys)
+        .on_conflict_do_nothing(index_elements=[surveys.c.call_id])
+        .returning(surveys.c.id)
+    )
+    survey_of_call = sa.select(
+        surveys.c.id, surveys.c.uniqueid, surveys.c.channel, surveys.c.started_at
+    ).where(surveys.c.call_id == call_id)
+
+    # A score already stored is never replaced by None: a keypress the caller
+    # made is a fact, and a later "gave up on this question" cannot undo it.
+    answer_insert = insert(answers)
+    upsert_answer = answer_insert.on_conflict_do_update(
+        index_elements=[answers.c.survey_id, answers.c.question],
+        set_={
+            "value": sa.func.coalesce(answer_insert.excluded.value, answers.c.value),
+            "attempts": answer_insert.excluded.attempts,
+            "answered_at": answer_insert.excluded.answered_at,
+        },
+    )
+    finish_survey = (
+        sa.update(surveys)
+        .where(surveys.c.id == sa.bindparam("survey_id"))
+        .values(status=sa.bindparam("status"), finished_at=sa.bindparam("finished_at"))
+    )
+    return WriteStatements(
+        merge_call=merge_call,
+        stored_legs=stored_legs,
+        merge_leg=merge_leg,
+        credit_last_agent=credit_last_agent,
+        open_survey=open_survey,
+        survey_of_call=survey_of_call,
+        upsert_answer=upsert_answer,
+        finish_survey=finish_survey,
+    )
+
+
+def statements(executor: Executor) -> WriteStatements:
+    bind = executor.get_bind() if isinstance(executor, AsyncSession) else executor
+    return statements_for(bind.dialect.name)
+
+
+def _leg_key(channel: str, interface: str, connected_at: datetime) -> tuple[str, ...]:
+    """What identifies one agent leg across saves, whatever its position in a record.
+
+    The channel name (`PJSIP/1001-0000002a`) is unique per leg. Matching on it,
+    rather than on the index in the record, keeps a record rebuilt after a
+    restart (which may hold only the current agent) from overwriting the first
+    agent of the chain: it is appended or merged into its own leg instead.
+    """
+    if channel:
+        return ("channel", channel)
+    return ("interface", interface, connected_at.isoformat())
+
+
+class _Clock:
+    """Now, strictly increasing within the process.
+
+    A call row's `created_at` is the `now` of the save that inserted it, so a
+    save that reads back its own `now` knows the row is new (it has no stored
+    legs to read). Strictly increasing values keep two saves of this process
+    from ever sharing one.
+    """
+
+    def __init__(self) -> None:
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        now = datetime.now(UTC)
+        if now <= self._last:
+            now = self._last + timedelta(microseconds=1)
+        self._last = now
+        return now
+
+
+_now = _Clock()
+
+
+async def merge_call(executor: Executor, call: CallRecord) -> int:
+    """Upsert the call and its agent chain; return the call's id.
+
+    The call's upsert comes first: it takes the row's lock on PostgreSQL (the
+    write lock on SQLite), so the leg positions read next cannot be taken by a
+    concurrent save of the same call.
+    """
+    sql = statements(executor)
+    now = _now()
+    last = call.agents[-1] if call.agents else None
+    row = {
+        "pbx": call.pbx,
+        "linkedid": call.linkedid,
+        "caller_uniqueid": call.caller_uniqueid,
+        "caller_channel": call.caller_channel,
+        "caller_number": call.caller_number,
+        "caller_name": call.caller_name,
+        "queue": call.queue,
+        # Only kept when this save inserts the row; see `_merge_legs`.
+        "agent_name": None if last is None else last.name,
+        "agent_interface": None if last is None else last.interface,
+        "hold_seconds": call.hold_seconds,
+        "talk_seconds": call.talk_seconds,
+        "ended_by": None if call.ended_by is None else call.ended_by.value,
+        "abandoned": call.abandoned,
+        "transferred": call.transferred,
+        "partial": call.partial,
+        "started_at": to_datetime(call.started_at),
+        "answered_at": to_datetime(call.answered_at),
+        "ended_at": to_datetime(call.ended_at),
+        "created_at": now,
+        "updated_at": now,
+    }
+    stored = (await executor.execute(sql.merge_call, row)).one()
+    if call.agents:
+        credited = (stored.agent_name, stored.agent_interface)
+        await _merge_legs(
+            executor,
+            sql,
+            stored.id,
+            call.agents,
+            inserted=stored.created_at == now,
+            credited=credited,
+        )
+    return int(stored.id)
+
+
+async def _merge_legs(
+    executor: Executor,
+    sql: WriteStatements,
+    call_id: int,
+    legs: Sequence[AgentLeg],
+    *,
+    inserted: bool,
+    credited: tuple[str | None, str | None],
+) -> None:
+    """Merge each leg into the stored leg it matches, or append it to the chain.
+
+    A call row this save inserted has no legs yet, so they are not read. The
+    credited agent (`calls.agent_name`) is the last of the stored chain, which
+    may be longer than the chain in this record; it is updated only when that
+    changed.
+    """
+    stored = (
+        [] if inserted else (await executor.execute(sql.stored_legs, {"call_id": call_id})).all()
+    )
+    positions: dict[tuple[str, ...], int] = {
+        _leg_key(row.channel, row.interface, row.connected_at): row.position for row in stored
+    }
+    chain: dict[int, tuple[str, str]] = {row.position: (row.name, row.interface) for row in stored}
+    # A leg read from channel variables (the service started mid-call) has no
+    # channel; it is the same agent as a tracked leg on the same interface.
+    last_by_interface = {row.interface: row.position for row in stored}
+    channel_less = {row.interface: row.position for row in stored if not row.channel}
+    next_position = stored[-1].position + 1 if stored else 0
+    rows: list[dict[str, Any]] = []
+    for leg in legs:
+        connected_at = to_datetime(leg.connected_at)
+        assert connected_at is not None
+        key = _leg_key(leg.channel, leg.interface, connected_at)
+        position = positions.get(key)
+        if position is None and not leg.channel:
+            known = last_by_interface.get(leg.interface)
+            if known is not None:
+                continue  # the stored leg already knows at least as much
+        if position is None and leg.channel:
+            position = channel_less.pop(leg.interface, None)
+        if position is None:
+            position = next_position
+            next_position += 1
+        positions[key] = position
+        last_by_interface[leg.interface] = position
+        chain[position] = (leg.name, leg.interface)
+        rows.append(_leg_row(call_id, position, leg, connected_at))
+    if rows:
+        await executor.execute(sql.merge_leg, rows)
+    name, interface = chain[max(chain)]
+    if (name, interface) != credited:
+        await executor.execute(
+            sql.credit_last_agent,
+            {"call_id": call_id, "agent_name": name, "interface": interface},
+        )
+
+
+def _leg_row(call_id: int, position: int, leg: AgentLeg, connected_at: datetime) -> dict[str, Any]:
+    return {
+        "call_id": call_id,
+        "position": position,
+        "name": leg.name,
+        "interface": leg.interface,
+        "queue": leg.queue,
+        "channel": leg.channel,
+        "connected_at": connected_at,
+        "hold_seconds": leg.hold_seconds,
+        "ring_seconds": leg.ring_seconds,
+        "talk_seconds": leg.talk_seconds,
+        "ended_by": None if leg.ended_by is None else leg.ended_by.value,
+    }
+
+
+def check_start(call: CallRecord, start: SurveyStart) -> None:
+    """A survey is never attached to the wrong call by a wiring mistake."""
+    if (start.pbx, start.linkedid) != (call.pbx, call.linkedid):
+        raise ValueError(
+            f"survey start for {start.pbx}/{start.linkedid} "
+            f"given the call {call.pbx}/{call.linkedid}"
+        )
+
+
+async def begin_survey(
+    executor: Executor, call: CallRecord, start: SurveyStart, *, adopt_own: bool = False
+) -> int | None:
+    """Merge the call and open its survey; None when the call already has one.
+
+    The survey INSERT does nothing on a conflict with the UNIQUE call_id, so of
+    two concurrent requests for one call exactly one gets an id. With
+    `adopt_own` (a spool being replayed a second time after a crash), a stored
+    survey with this very start (same channel, uniqueid and start time) is this
+    request's own earlier write, and its id is returned.
+    """
+    check_start(call, start)
+    sql = statements(executor)
+    call_id = await merge_call(executor, call)
+    row = {
+        "call_id": call_id,
+        "channel": start.channel,
+        "uniqueid": start.uniqueid,
+        "language": start.language,
+        "status": SurveyStatus.IN_PROGRESS.value,
+        "started_at": start.started_at,
+        "opted_in": start.opted_in,
+        "initiated_by": start.initiated_by,
+    }
+    survey_id: int | None = (await executor.execute(sql.open_survey, row)).scalar_one_or_none()
+    if survey_id is not None or not adopt_own:
+        return survey_id
+    stored = (await executor.execute(sql.survey_of_call, {"call_id": call_id})).one()
+    same = (stored.uniqueid, stored.channel, stored.started_at) == (
+        start.uniqueid,
+        start.channel,
+        start.started_at,
+    )
+    return int(stored.id) if same else None
+
+
+def answer_row(survey_id: int, answer: Answer) -> dict[str, Any]:
+    return {
+        "survey_id": survey_id,
+        "question": answer.question,
+        "value": answer.value,
+        "attempts": answer.attempts,
+        "answered_at": answer.answered_at,
+    }
+
+
+async def save_answers(executor: Executor, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert answers in order (`answer_row`s), as one executemany."""
+    if rows:
+        await executor.execute(statements(executor).upsert_answer, list(rows))
+
+
+async def finish_survey(
+    executor: Executor, survey_id: int, status: SurveyStatus, finished_at: datetime
+) -> None:
+    """Record where the survey stopped; an unknown id is a bug and raises."""
+    result = await executor.execute(
+        statements(executor).finish_survey,
+        {
+            "survey_id": survey_id,
+            "status": SurveyStatus(status).value,
+            "finished_at": finished_at,
+        },
+    )
+    if cast(sa.CursorResult[Any], result).rowcount == 0:
+        raise LookupError(f"no survey with id {survey_id}")

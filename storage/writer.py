@@ -1,0 +1,463 @@
+"""Group commit: many sessions' writes in one transaction, and a spool when the
+database is down.
+
+With one transaction per keypress, 1000 surveys at once means 1000 commits
+competing for SQLite's single writer (or PostgreSQL's connection pool) and
+every caller waiting in that queue for the next prompt. Here every write goes
+into one queue; one task takes whatever has accumulated while the previous
+transaction ran (up to `batch_size`) and writes it in one transaction, answers
+of consecutive requests as one executemany. Under load, batches grow by
+themselves; when quiet, a lone write goes out at once.
+
+Callers wait only for what they need: `begin_survey` for its id (or None when
+the call was surveyed already); answers, finished statuses and calls are
+queued and return at once, in order per survey since the queue is FIFO.
+
+A batch that fails on bad data (a constraint, an unknown survey) is retried
+one write per transaction, so only the bad write is lost, logged with its
+Linkedid. A batch that fails because the database cannot be reached goes to
+the durable spool (`storage.spool`), as does everything after it, until a
+probe (with backoff) finds the database back: then the spool is replayed in
+order, removed, and writing resumes. While the database is down,
+`begin_survey` cannot check whether the call was surveyed already: it returns
+a provisional (negative) id and the survey runs; the replay settles it against
+(pbx, linkedid), and the answers of a survey that turns out to be a repeat are
+not counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ivr.domain import Answer, CallRecord, SurveyStart, SurveyStatus
+from storage import upserts
+from storage.database import describe_error
+from storage.spool import Spool
+from storage.write_requests import (
+    BeginSurvey,
+    FinishSurvey,
+    Flush,
+    Request,
+    SaveAnswer,
+    SaveCall,
+    Write,
+    decode,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_MAX_PENDING = 50_000
+PROBE_MIN_SECONDS = 0.5
+PROBE_MAX_SECONDS = 30.0
+
+# What asyncpg raises for a connection lost or refused, when SQLAlchemy passes
+# it through unwrapped (it happens on connect).
+_CONNECTION_ERROR_NAMES = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "CannotConnectNowError",
+        "InterfaceError",
+        "InternalClientError",
+        "TooManyConnectionsError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+    }
+)
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True when the database could not be used at all (refused, reset, timed
+    out, shut down), as opposed to refusing this write (a constraint, a type):
+    the first is an outage to ride out with the spool, the second a bug to log.
+    """
+    if isinstance(error, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.DataError):
+        return False
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        if isinstance(error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+            return True
+        return error.orig is not None and is_unreachable(error.orig)
+    if isinstance(error, sqlalchemy.exc.StatementError):
+        return False  # a value refused before it reached the database
+    if isinstance(error, OSError | TimeoutError | sqlalchemy.exc.TimeoutError):
+        return True
+    if type(error).__name__ in _CONNECTION_ERROR_NAMES:
+        return True
+    cause = error.__cause__
+    return cause is not None and cause is not error and is_unreachable(cause)
+
+
+class GroupCommitWriter:
+    """`ivr.ports.SurveyRepository` that batches writes and spools them in outages."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        spool: Spool,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        linger: float = 0.0,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        probe_min: float = PROBE_MIN_SECONDS,
+        probe_max: float = PROBE_MAX_SECONDS,
+        observe: Callable[[float], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._spool = spool
+        self._batch_size = batch_size
+        self._linger = linger
+        self._max_pending = max_pending
+        self._probe_min = probe_min
+        self._probe_max = probe_max
+        self._observe = observe
+        self._queue: collections.deque[Request] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._task: asyncio.Task[None] | None = None
+        self._down = False
+        self._probe_delay = probe_min
+        self._next_probe = 0.0
+        # Provisional ids are negative and unique across restarts, since a
+        # spool may outlive the process that wrote it.
+        self._next_provisional = -(time.time_ns() // 1000)
+        self._provisional: dict[int, int | None] = {}
+        self._linkedids: dict[int, str] = {}
+        self.failed = 0
+        self.batches = 0
+        self.written = 0
+
+    # --- SurveyRepository ---------------------------------------------------------
+
+    async def save_call(self, call: CallRecord) -> None:
+        await self._put(SaveCall(call))
+
+    async def begin_survey(self, call: CallRecord, start: SurveyStart) -> int | None:
+        upserts.check_start(call, start)
+        reply: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        await self._put(BeginSurvey(call, start, reply))
+        return await reply
+
+    async def save_answer(self, survey_id: int, answer: Answer) -> None:
+        await self._put(SaveAnswer(survey_id, answer, self._linkedids.get(survey_id, "-")))
+
+    async def finish_survey(
+        self, survey_id: int, status: SurveyStatus, finished_at: datetime
+    ) -> None:
+        linkedid = self._linkedids.get(survey_id, "-")
+        await self._put(FinishSurvey(survey_id, status, finished_at, linkedid))
+
+    # --- Life cycle and state -----------------------------------------------------
+
+    @property
+    def spool_depth(self) -> int:
+        """Writes waiting in the spool for the database to come back."""
+        return self._spool.depth
+
+    @property
+    def down(self) -> bool:
+        """True while writes go to the spool."""
+        return self._down
+
+    @property
+    def pending(self) -> int:
+        """Writes queued in memory, not yet committed nor spooled."""
+        return len(self._queue)
+
+    async def start(self) -> None:
+        """Replay what an earlier run spooled, then start writing."""
+        if self._spool.depth:
+            log.warning(
+                "replaying %d writes spooled while the database was unreachable (%s)",
+                self._spool.depth,
+                self._spool.path,
+            )
+            await self._recover(probe=False)
+            # No session of this process can refer to a survey spooled by an
+            # earlier one.
+            self._provisional.clear()
+        self._task = asyncio.create_task(self._run(), name="group-commit-writer")
+
+    async def flush(self) -> None:
+        """Return once everything queued so far is committed or spooled."""
+        request = Flush()
+        await self._put(request)
+        await request.done
+
+    async def close(self) -> None:
+        """Write (or spool) everything queued, then stop."""
+        if self._task is None:
+            return
+        await self.flush()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        self._spool.close()
+
+    async def _put(self, request: Request) -> None:
+        """Queue a request; wait only while the queue is full (the database is slow)."""
+        if self._task is None:
+            raise RuntimeError("the group-commit writer is not running: start() it first")
+        while len(self._queue) >= self._max_pending:
+            self._room.clear()
+            await self._room.wait()
+        self._queue.append(request)
+        self._wakeup.set()
+
+    # --- The writing task ---------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._next_batch()
+            if self._down and loop.time() >= self._next_probe:
+                try:
+                    await self._recover(probe=True)
+                except Exception as error:
+                    log.exception("the spool %s could not be written back", self._spool.path)
+                    self._go_down(error)
+            writes = [request for request in batch if not isinstance(request, Flush)]
+            try:
+                if self._down:
+                    self._to_spool(writes)
+                elif writes:
+                    await self._write(writes)
+            except Exception as error:
+                log.exception("the writer failed on a batch of %d writes", len(writes))
+                for write in writes:
+                    self._fail(write, error)
+            for request in batch:
+                if isinstance(request, Flush) and not request.done.done():
+                    request.done.set_result(None)
+
+    async def _next_batch(self) -> list[Request]:
+        """What accumulated while the last batch was written (empty on a probe's turn)."""
+        loop = asyncio.get_running_loop()
+        while not self._queue:
+            self._wakeup.clear()
+            timeout = max(0.0, self._next_probe - loop.time()) if self._down else None
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                return []
+        # One turn of the loop lets the sessions that are ready add their writes.
+        await asyncio.sleep(self._linger)
+        count = min(len(self._queue), self._batch_size)
+        batch = [self._queue.popleft() for _ in range(count)]
+        if len(self._queue) < self._max_pending:
+            self._room.set()
+        return batch
+
+    async def _write(self, writes: list[Write]) -> None:
+        started = time.perf_counter()
+        try:
+            async with self._engine.begin() as connection:
+                outcomes = await self._apply(connection, writes, replaying=False)
+        except Exception as error:
+            if is_unreachable(error):
+                self._go_down(error)
+                self._to_spool(writes)
+                return
+            log.warning(
+                "a batch of %d writes failed (%s); writing them one by one",
+                len(writes),
+                describe_error(error),
+            )
+            await self._one_by_one(writes, replaying=False)
+            return
+        if self._observe is not None:
+            self._observe(time.perf_counter() - started)
+        self._settle(writes, outcomes)
+
+    async def _one_by_one(self, writes: Sequence[Write], *, replaying: bool) -> bool:
+        """Each write in its own transaction, so one bad write loses only itself.
+
+        Returns False when the database became unreachable on the way (the
+        rest is spooled, or stays in the spool when replaying).
+        """
+        for index, write in enumerate(writes):
+            try:
+                async with self._engine.begin() as connection:
+                    outcomes = await self._apply(connection, [write], replaying=replaying)
+            except Exception as error:
+                if is_unreachable(error):
+                    self._go_down(error)
+                    if not replaying:
+                        self._to_spool(writes[index:])
+                    return False
+                self._fail(write, error)
+                if replaying:
+                    self._spool.reject([_line(write)])
+                continue
+            self._settle([write], outcomes)
+        return True
+
+    async def _apply(
+        self, connection: AsyncConnection, writes: Sequence[Write], *, replaying: bool
+    ) -> dict[int, int | None]:
+        """Run the writes in order in one transaction; return each begin's
+        survey id, by the begin's position in `writes`."""
+        outcomes: dict[int, int | None] = {}
+        fresh: dict[int, int | None] = {}
+        answers: list[dict[str, object]] = []
+        for index, write in enumerate(writes):
+            if not isinstance(write, SaveAnswer) and answers:
+                await upserts.save_answers(connection, answers)
+                answers = []
+            if isinstance(write, SaveCall):
+                await upserts.merge_call(connection, write.call)
+            elif isinstance(write, BeginSurvey):
+                survey_id = await upserts.begin_survey(
+                    connection, write.call, write.start, adopt_own=replaying
+                )
+                outcomes[index] = survey_id
+                if write.provisional is not None:
+                    fresh[write.provisional] = survey_id
+            elif isinstance(write, SaveAnswer):
+                real = self._real_id(write.survey_id, fresh)
+                if real is not None:
+                    answers.append(upserts.answer_row(real, write.answer))
+            else:
+                real = self._real_id(write.survey_id, fresh)
+                if real is not None:
+                    await upserts.finish_survey(connection, real, write.status, write.finished_at)
+        if answers:
+            await upserts.save_answers(connection, answers)
+        return outcomes
+
+    def _real_id(self, survey_id: int, fresh: dict[int, int | None]) -> int | None:
+        """The database id of a survey; None for a repeat survey that is not stored."""
+        if survey_id > 0:
+            return survey_id
+        if survey_id in fresh:
+            return fresh[survey_id]
+        if survey_id in self._provisional:
+            return self._provisional[survey_id]
+        raise LookupError(f"no survey with provisional id {survey_id}")
+
+    def _settle(self, writes: Sequence[Write], outcomes: dict[int, int | None]) -> None:
+        """After the commit: answer the waiting callers, remember surveys' Linkedids."""
+        self.batches += 1
+        self.written += len(writes)
+        for index, write in enumerate(writes):
+            if isinstance(write, BeginSurvey):
+                survey_id = outcomes[index]
+                if write.provisional is not None:
+                    self._provisional[write.provisional] = survey_id
+                    if survey_id is None:
+                        log.warning(
+                            "Linkedid=%s: the survey taken while the database was down "
+                            "was a repeat of one already stored; its answers are not "
+                            "counted twice",
+                            write.linkedid,
+                        )
+                elif survey_id is not None:
+                    self._linkedids[survey_id] = write.linkedid
+                if write.reply is not None and not write.reply.done():
+                    write.reply.set_result(survey_id)
+            elif isinstance(write, FinishSurvey):
+                self._linkedids.pop(write.survey_id, None)
+                self._provisional.pop(write.survey_id, None)
+
+    def _fail(self, write: Write, error: BaseException) -> None:
+        """A write the database refused: a bug to hear about, with its Linkedid."""
+        self.failed += 1
+        log.error(
+            "Linkedid=%s: %s could not be stored: %s",
+            write.linkedid,
+            _describe(write),
+            describe_error(error),
+        )
+        if isinstance(write, BeginSurvey) and write.reply is not None and not write.reply.done():
+            write.reply.set_exception(error)
+        elif isinstance(write, FinishSurvey):
+            self._linkedids.pop(write.survey_id, None)
+
+    # --- Outage: spool, probe, replay ---------------------------------------------
+
+    def _go_down(self, error: BaseException) -> None:
+        if not self._down:
+            log.error(
+                "database unreachable (%s): writes go to the spool %s until it is back",
+                describe_error(error),
+                self._spool.path,
+            )
+        self._down = True
+        self._next_probe = asyncio.get_running_loop().time() + self._probe_delay
+        self._probe_delay = min(self._probe_delay * 2, self._probe_max)
+
+    def _to_spool(self, writes: Sequence[Write]) -> None:
+        """Append to the spool (fsync'd); a new survey gets a provisional id."""
+        if not writes:
+            return
+        for write in writes:
+            if isinstance(write, BeginSurvey) and write.provisional is None:
+                write.provisional = self._next_provisional
+                self._next_provisional -= 1
+        self._spool.append(encode(write) for write in writes)
+        for write in writes:
+            if isinstance(write, BeginSurvey):
+                assert write.provisional is not None
+                self._linkedids[write.provisional] = write.linkedid
+                if write.reply is not None and not write.reply.done():
+                    write.reply.set_result(write.provisional)
+
+    async def _recover(self, *, probe: bool) -> None:
+        """Probe the database; when it answers, replay the spool and resume."""
+        if probe:
+            try:
+                async with self._engine.connect() as connection:
+                    await connection.execute(sa.text("SELECT 1"))
+            except Exception as error:
+                self._go_down(error)
+                return
+        writes = self._spool.read(decode)
+        for start in range(0, len(writes), self._batch_size):
+            chunk = writes[start : start + self._batch_size]
+            try:
+                async with self._engine.begin() as connection:
+                    outcomes = await self._apply(connection, chunk, replaying=True)
+            except Exception as error:
+                if is_unreachable(error):
+                    self._go_down(error)
+                    return
+                if not await self._one_by_one(chunk, replaying=True):
+                    return
+                continue
+            self._settle(chunk, outcomes)
+        self._spool.clear()
+        if self._down or writes:
+            log.warning("database reachable again: %d spooled writes replayed", len(writes))
+        self._down = False
+        self._probe_delay = self._probe_min
+
+
+def _describe(write: Write) -> str:
+    if isinstance(write, SaveCall):
+        return "the call"
+    if isinstance(write, BeginSurvey):
+        return "the survey start"
+    if isinstance(write, SaveAnswer):
+        answer = write.answer
+        return f"the {answer.question!r} answer ({answer.value}) of survey {write.survey_id}"
+    return f"the status {write.status.value} of survey {write.survey_id}"
+
+
+def _line(write: Write) -> str:
+    return json.dumps(encode(write), separators=(",", ":"))
