@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,9 +30,12 @@ from ivr.config import Config
 from ivr.domain import AmiEvent, Answer, CallRecord, SurveyStart, SurveyStatus
 from ivr.fastagi import AgiChannel, FastAgiServer, Route
 from ivr.ports import LatencySnapshot
+from ivr.retention import purge_periodically
+from ivr.screening import Screening
 from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
+from storage.policy_store import SqlPolicyStore, purge
 from storage.repository import SqlSurveyRepository
 
 log = logging.getLogger(__name__)
@@ -128,6 +131,7 @@ class Service:
         self.alerts: DetractorAlerts | None = None
         self._write_latency = LatencyHistogram()
         self._finished_surveys: Counter[str] = Counter()
+        self._privacy = config.privacy.privacy()
 
     async def start(self) -> None:
         """Check the database, then start AMI tracking and the FastAGI server."""
@@ -148,6 +152,14 @@ class Service:
             calls=self.tracker.get,
             repository=TimedRepository(self.repository, self._write_latency),
             background=self.background,
+            screening=Screening(
+                rules=self.config.policy.rules(),
+                privacy=self._privacy,
+                history=SqlPolicyStore(sessions),
+                recorder=self.repository,
+                background=self.background,
+                clock=self._now,
+            ),
             observer=self,
         )
         self.agi = FastAgiServer(
@@ -163,9 +175,22 @@ class Service:
             asyncio.create_task(self._write_calls(), name="call-writer"),
             asyncio.create_task(self.ami.run(), name="ami-session"),
         ]
+        privacy = self.config.privacy
+        if privacy.retention_days > 0:
+            purging = purge_periodically(
+                lambda before: purge(sessions, before),
+                retention_days=privacy.retention_days,
+                interval_hours=privacy.purge_interval_hours,
+                clock=self._now,
+            )
+            self._tasks.append(asyncio.create_task(purging, name="retention-purge"))
         await self.agi.start()
         self.web = WebServer(self.config.web, SqlReportReader(sessions), self, alerts=self.alerts)
         await self.web.start()
+
+    def _now(self) -> datetime:
+        """The service clock as an aware datetime, for the policy and the purge."""
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     @property
     def agi_port(self) -> int:
@@ -295,7 +320,7 @@ class Service:
         while True:
             call = await self._finished_calls.get()
             try:
-                await self.repository.save_call(call)
+                await self.repository.save_call(self._privacy.protect(call))
                 self.counters.calls_saved += 1
             except Exception:
                 self.counters.call_save_errors += 1

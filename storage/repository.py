@@ -78,6 +78,7 @@ _CALL_MERGED_COLUMNS = (
     "caller_channel",
     "caller_number",
     "caller_name",
+    "caller_key",
     "queue",
     "hold_seconds",
     "talk_seconds",
@@ -214,6 +215,25 @@ class SqlSurveyRepository:
             if cast(sa.CursorResult[Any], result).rowcount == 0:
                 raise LookupError(f"no survey with id {survey_id}")
 
+    async def record_decision(self, call: CallRecord, decision: str) -> None:
+        """Merge the call (it may not be stored yet) and set its policy decision.
+
+        A later request for the same call replaces the decision, except that
+        'eligible' stays: a survey that began keeps counting in the funnel.
+        `save_call` never writes the decision, so the AMI path cannot erase it.
+        """
+        async with (
+            database_errors(f"record the policy decision of call {call.linkedid}"),
+            self._writing() as session,
+        ):
+            call_id = await _merge_call(session, call)
+            stays = Call.policy_decision == "eligible"
+            await session.execute(
+                sa.update(Call)
+                .where(Call.id == call_id)
+                .values(policy_decision=sa.case((stays, Call.policy_decision), else_=decision))
+            )
+
     async def get_call(self, pbx: str, linkedid: str) -> CallRecord | None:
         """The stored call as a domain record, or None when it was never saved."""
         async with database_errors(f"read call {linkedid}"), self._sessions() as session:
@@ -238,6 +258,7 @@ class SqlSurveyRepository:
                 caller_channel=row.caller_channel,
                 caller_number=row.caller_number,
                 caller_name=row.caller_name,
+                caller_key=row.caller_key,
                 queue=row.queue,
                 agents=tuple(_leg(leg) for leg in legs),
                 hold_seconds=row.hold_seconds,
@@ -313,6 +334,7 @@ async def _merge_call(session: AsyncSession, call: CallRecord) -> int:
         caller_channel=call.caller_channel,
         caller_number=call.caller_number,
         caller_name=call.caller_name,
+        caller_key=call.caller_key,
         queue=call.queue,
         hold_seconds=call.hold_seconds,
         talk_seconds=call.talk_seconds,
