@@ -186,8 +186,8 @@ def parse_caps(text: str) -> dict[str, int]:
 
 
 def parse_names(text: str) -> frozenset[str]:
-    """A comma or space separated list of queue or agent names."""
-    return frozenset(part for part in re.split(r"[\s,]+", text.strip()) if part)
+    """A comma separated list of queue or agent names (agent names hold spaces)."""
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
 
 
 def parse_zone(name: str) -> ZoneInfo:

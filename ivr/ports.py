@@ -139,8 +139,9 @@ class FunnelCounts:
     """The survey funnel of one agent within one queue.
 
     handled: calls an agent answered; eligible: calls the survey policy decided
-    to survey (`calls.policy_decision`); offered and started: surveys begun; completed: surveys that ended
-    `completed` or `partial` with at least one answered question.
+    to survey (`calls.policy_decision`); offered and started: surveys begun;
+    completed: surveys that ended `completed` or `partial` with at least one
+    answered question.
     """
 
     agent: str | None

@@ -45,8 +45,9 @@ ELIGIBLE_NOTE = (
     "`eligible`; calls stored before the policy existed count when they were not "
     "abandoned and not ended by the caller hanging up on the agent); `offered` and "
     "`started` = surveys begun (counted on the day the survey started); `completed` = "
-    "surveys that ended `completed` or `partial` with at least one answered question. `response_rate` = completed / offered and `completion_rate` "
-    "= completed / eligible, in percent."
+    "surveys that ended `completed` or `partial` with at least one answered question. "
+    "`response_rate` = completed / offered and `completion_rate` = completed / eligible, "
+    "in percent."
 )
 NPS_NOTE = (
     "NPS = % promoters (9-10) - % detractors (0-6) over answered questions only. "
