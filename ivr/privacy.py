@@ -1,11 +1,13 @@
 """Who a caller is, as far as storage is concerned: a number, or only a keyed hash.
 
 Pure. The `caller_key` is what cooldowns and the opt-out list match on, on
-every PBX: the caller's number normalised (so `+1 555-000 1111` and
-`+15550001111` are one caller), then HMAC-SHA256 with the configured
+every PBX: the digits of the caller's number (so `+1 555-000 1111`,
+`+15550001111` and `15550001111` are one caller), then HMAC-SHA256 with the configured
 `hash_key`. Keyed rather than plain SHA-256 because phone numbers are few
 enough to hash them all: without the key, a leaked table is a phone book.
-Without a `hash_key` the key is the normalised number itself.
+Without a `hash_key` the key is the digits themselves. Changing the
+`hash_key` later makes every stored key unmatchable: cooldowns start over
+and the opt-out list must be entered again.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ class Privacy:
         normalised = normalise_number(number)
         if normalised is None:
             return None
+        digits = normalised.lstrip("+")
         if not self.hash_key:
-            return normalised
-        return hmac.new(self.hash_key.encode(), normalised.encode(), hashlib.sha256).hexdigest()
+            return digits
+        return hmac.new(self.hash_key.encode(), digits.encode(), hashlib.sha256).hexdigest()
 
     def stored_number(self, number: str | None) -> str | None:
         """The number as it may be written anywhere: never in anonymous mode."""

@@ -136,7 +136,7 @@ async def test_opted_out_caller_is_not_surveyed_and_the_reason_is_stored(
 ) -> None:
     """A number on the opt-out list (written however the caller spelled it) hears nothing."""
     stack = await make_policy_stack()
-    await opt_out(stack.database_url, NUMBER, NUMBER)
+    await opt_out(stack.database_url, NUMBER, "15550001111")
     plan = CallPlan(caller_number="+1 555 000 1111", survey=ANSWERS)
     assert ("opted_out", []) == await stack.call(plan)
 
@@ -236,7 +236,7 @@ async def test_anonymous_mode_stores_no_number_and_still_cools_the_caller_down(
     result = await stack.stack.pbx.place_call(first_plan)
     stored = await stack.stack.stored_call(result.linkedid)
     second = await stack.call(CallPlan(caller_name="Ada Caller", survey=ANSWERS))
-    expected_key = hmac.new(HASH_KEY.encode(), NUMBER.encode(), hashlib.sha256).hexdigest()
+    expected_key = hmac.new(HASH_KEY.encode(), b"15550001111", hashlib.sha256).hexdigest()
     assert (None, None, expected_key) == (
         stored.caller_number,
         stored.caller_name,
