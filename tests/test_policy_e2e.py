@@ -19,11 +19,13 @@ import pytest
 import sqlalchemy as sa
 
 from ivr.config import PolicyConfig, PrivacyConfig
+from ivr.domain import CallRecord
 from ivr.service import Service
 from ivr.sim import AmiAccount, CallPlan, Flow, SimulatedPbx
 from storage.database import create_engine, session_factory, upgrade
 from storage.models import Call
 from storage.policy_store import SqlPolicyStore
+from storage.repository import SqlSurveyRepository
 from tests.test_service_e2e import (
     PBX,
     PROMPT,
@@ -251,3 +253,36 @@ async def test_abandoned_call_has_no_decision(make_policy_stack: PolicyStackFact
     result = await stack.stack.pbx.place_call(CallPlan(flow=Flow.ABANDON_IN_QUEUE))
     await stack.stack.stored_call(result.linkedid)
     assert await stack.decision(result.linkedid, timeout=0.5) is None
+
+
+async def test_the_service_purges_old_numbers_at_start_when_retention_is_set(
+    make_policy_stack: PolicyStackFactory, database_url: str
+) -> None:
+    """retention_days: a call stored long before start-up loses number and name in the
+    first purge, run at start, keeping its caller key; a call of today keeps both."""
+    old = CallRecord(
+        pbx=PBX,
+        linkedid="1700000000.1",
+        caller_number=NUMBER,
+        caller_name="Ada Caller",
+        caller_key="15550001111",
+        started_at=datetime(2025, 1, 1, tzinfo=UTC).timestamp(),
+    )
+    engine = create_engine(database_url)
+    try:
+        await SqlSurveyRepository(session_factory(engine)).save_call(old)
+    finally:
+        await engine.dispose()
+    stack = await make_policy_stack(privacy=PrivacyConfig(retention_days=30))
+    result = await stack.stack.pbx.place_call(CallPlan(survey=ANSWERS))
+    today = await stack.stack.stored_call(result.linkedid)
+    repository = stack.stack.service.repository
+    assert repository is not None
+    purged = await repository.get_call(PBX, old.linkedid)
+    assert purged is not None
+    assert (None, None, "15550001111") == (
+        purged.caller_number,
+        purged.caller_name,
+        purged.caller_key,
+    )
+    assert (NUMBER, "Customer") == (today.caller_number, today.caller_name)
