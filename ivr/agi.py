@@ -19,8 +19,8 @@ from ivr.agi_protocol import AgiReply, options, quote_argument, unknown_to_none
 from ivr.background import Background
 from ivr.domain import AgentLeg, Answer, CallRecord, SurveyStart, SurveyStatus
 from ivr.fastagi import AgiChannel
-from ivr.policy import decide
 from ivr.ports import SurveyObserver, SurveyRepository
+from ivr.screening import Screening
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class NpsRoute:
         calls: CallLookup,
         repository: SurveyRepository,
         background: Background,
+        screening: Screening,
         observer: SurveyObserver | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -55,6 +56,7 @@ class NpsRoute:
         self._calls = calls
         self._repository = repository
         self._clock = clock
+        self._screening = screening
 
     async def __call__(self, channel: AgiChannel) -> None:
         request = channel.request
@@ -78,12 +80,10 @@ class NpsRoute:
                 call.queue,
                 call.last_agent.name if call.last_agent else None,
             )
-        decision = decide(call, request.channel, request.uniqueid)
-        if not decision.survey:
-            log.warning(
-                "Linkedid=%s: no survey on %s (%s)", linkedid, request.channel, decision.reason
-            )
+        screened = await self._screening.screen(call, request.channel, request.uniqueid)
+        if screened is None:
             return
+        call = screened
         given = options(request.arguments)
         unknown = sorted(set(given) - KNOWN_OPTIONS)
         if unknown:

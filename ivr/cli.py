@@ -1,4 +1,4 @@
-"""`ivr-survey` command line: run, demo, db upgrade, export, report.
+"""`ivr-survey` command line: run, demo, db upgrade, export, report, optout, purge.
 
 Every failure a user can cause (bad config, unreachable or unmigrated
 database, port in use) ends as one or a few plain lines on stderr and a
@@ -99,7 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="print NPS overall, per agent and per queue")
     _add_period(report)
+
+    optout = commands.add_parser("optout", help="callers who must never be surveyed")
+    optout_commands = optout.add_subparsers(
+        dest="optout_command", required=True, metavar="OPTOUT_COMMAND"
+    )
+    for action, text in (("add", "never survey this number"), ("remove", "survey it again")):
+        optout_commands.add_parser(action, help=text).add_argument("number")
+    optout_commands.add_parser("list", help="print the opt-out list")
+
+    purge = commands.add_parser(
+        "purge", help="clear caller numbers and names older than [privacy] retention_days"
+    )
+    purge.add_argument(
+        "--days", type=_positive, help="keep this many days instead (default: the config)"
+    )
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days >= 1")
+    return int(text)
 
 
 def _add_period(parser: argparse.ArgumentParser) -> None:
@@ -195,6 +216,14 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return await _export(config, args.format, args.since, args.until)
     if args.command == "report":
         return await _report(config, args.since, args.until)
+    if args.command == "optout":
+        from ivr.privacy_cli import optout  # noqa: PLC0415
+
+        return await optout(config, args.optout_command, getattr(args, "number", None))
+    if args.command == "purge":
+        from ivr.privacy_cli import purge_command  # noqa: PLC0415
+
+        return await purge_command(config, args.days)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -18,12 +18,16 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ivr.pbx_config import PbxConfig
+
+from ivr.policy import PolicyRules, parse_caps, parse_hours, parse_names, parse_zone
+from ivr.privacy import Privacy
 
 ENV_PREFIX = "IVR_SURVEY_"
 CONFIG_ENV = "IVR_SURVEY_CONFIG"
@@ -196,6 +200,55 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Who is surveyed (README "Who is surveyed"); the defaults survey every call."""
+
+    sample_percent: float = 100.0
+    min_talk_seconds: int = 0
+    cooldown_days: int = 0
+    daily_cap: int = 0
+    daily_caps: str = ""
+    include_queues: str = ""
+    exclude_queues: str = ""
+    include_agents: str = ""
+    exclude_agents: str = ""
+    hours: str = ""
+    timezone: str = "UTC"
+    exclude_transferred: bool = False
+
+    def rules(self) -> PolicyRules:
+        """The pure policy value; `_check_policy` has vouched for every part."""
+        return PolicyRules(
+            sample_percent=self.sample_percent,
+            min_talk_seconds=self.min_talk_seconds,
+            cooldown=timedelta(days=self.cooldown_days),
+            daily_cap=self.daily_cap,
+            daily_caps=parse_caps(self.daily_caps),
+            include_queues=parse_names(self.include_queues),
+            exclude_queues=parse_names(self.exclude_queues),
+            include_agents=parse_names(self.include_agents),
+            exclude_agents=parse_names(self.exclude_agents),
+            hours=parse_hours(self.hours),
+            zone=parse_zone(self.timezone),
+            exclude_transferred=self.exclude_transferred,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyConfig:
+    """Caller numbers: `anonymize` stores only an HMAC of them; `retention_days`
+    clears stored numbers and names after that many days (0 keeps them)."""
+
+    anonymize: bool = False
+    hash_key: str = field(default="", repr=False)
+    retention_days: int = 0
+    purge_interval_hours: float = 24.0
+
+    def privacy(self) -> Privacy:
+        return Privacy(anonymize=self.anonymize, hash_key=self.hash_key)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     ami: AmiConfig = field(default_factory=AmiConfig)
     agi: AgiConfig = field(default_factory=AgiConfig)
@@ -207,6 +260,8 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     # Several Asterisk servers ([pbx.<name>] tables, ivr/pbx_config.py); empty: [ami] alone.
     pbxs: tuple[PbxConfig, ...] = ()
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -218,6 +273,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "log": LogConfig,
     "web": WebConfig,
     "alerts": AlertsConfig,
+    "policy": PolicyConfig,
+    "privacy": PrivacyConfig,
 }
 
 
@@ -318,14 +375,34 @@ def _convert(value: Any, type_name: Any, where: str, problems: list[str]) -> Any
             if not isinstance(value, str):
                 raise ValueError
             return value
+        if expected == "bool":
+            return _boolean(value)
     except ValueError:
         problems.append(f"{where}: expected {_article(expected)}, got {value!r}")
         return None
     raise AssertionError(f"unsupported config type {expected}")
 
 
+_TRUE = frozenset({"1", "true", "yes"})
+_FALSE = frozenset({"0", "false", "no"})
+
+
+def _boolean(value: Any) -> bool:
+    """TOML gives real booleans; the environment gives text (1/0, true/false, yes/no)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError
+
+
 def _article(type_name: str) -> str:
-    return {"int": "a whole number", "float": "a number", "str": "a string"}[type_name]
+    return {
+        "int": "a whole number",
+        "float": "a number",
+        "str": "a string",
+        "bool": "true or false",
+    }[type_name]
 
 
 def _check_ami(ami: AmiConfig) -> list[str]:
@@ -473,6 +550,39 @@ def _check_database(database: DatabaseConfig) -> list[str]:
     return []
 
 
+def _check_policy(policy: PolicyConfig) -> list[str]:
+    problems = []
+    if not 0 <= policy.sample_percent <= 100:
+        problems.append(f"sample_percent: {policy.sample_percent} is not between 0 and 100")
+    for name in ("min_talk_seconds", "cooldown_days", "daily_cap"):
+        if getattr(policy, name) < 0:
+            problems.append(f"{name}: must not be negative")
+    parsers = (
+        ("daily_caps", parse_caps),
+        ("hours", parse_hours),
+        ("timezone", parse_zone),
+    )
+    for name, parse in parsers:
+        try:
+            parse(getattr(policy, name))
+        except ValueError as error:
+            problems.append(f"{name}: {error}")
+    return problems
+
+
+def _check_privacy(privacy: PrivacyConfig) -> list[str]:
+    problems = []
+    if privacy.anonymize and not privacy.hash_key:
+        problems.append(
+            "hash_key: needed when anonymize is on (caller numbers are stored as its HMAC)"
+        )
+    if privacy.retention_days < 0:
+        problems.append("retention_days: must not be negative (0 keeps numbers forever)")
+    if privacy.purge_interval_hours <= 0:
+        problems.append("purge_interval_hours: must be more than 0")
+    return problems
+
+
 _CHECKS: dict[str, tuple[Callable[[Any], list[str]], ...]] = {
     "ami": (_check_ami,),
     "database": (_check_database,),
@@ -482,4 +592,6 @@ _CHECKS: dict[str, tuple[Callable[[Any], list[str]], ...]] = {
     "log": (_check_log,),
     "web": (_check_web,),
     "alerts": (_check_alerts,),
+    "policy": (_check_policy,),
+    "privacy": (_check_privacy,),
 }

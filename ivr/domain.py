@@ -84,6 +84,8 @@ class CallRecord:
     queue that connected the last agent, `talk_seconds` the sum over all legs.
     `partial` marks a record rebuilt from channel variables or a resync rather
     than from the events of the whole call.
+    `caller_key` is the caller's identity for cooldowns and opt-outs
+    (`ivr.privacy`), set just before the record is stored.
     """
 
     pbx: str
@@ -92,6 +94,7 @@ class CallRecord:
     caller_channel: str | None = None
     caller_number: str | None = None
     caller_name: str | None = None
+    caller_key: str | None = None
     queue: str | None = None
     agents: tuple[AgentLeg, ...] = ()
     hold_seconds: int | None = None

@@ -138,10 +138,10 @@ class BucketNps:
 class FunnelCounts:
     """The survey funnel of one agent within one queue.
 
-    handled: calls an agent answered; eligible: handled calls whose caller could
-    still be surveyed; offered and started: surveys begun (equal until the
-    survey policy's decisions are stored); completed: surveys that ended
-    `completed` or `partial` with at least one answered question.
+    handled: calls an agent answered; eligible: calls the survey policy decided
+    to survey (`calls.policy_decision`); offered and started: surveys begun;
+    completed: surveys that ended `completed` or `partial` with at least one
+    answered question.
     """
 
     agent: str | None

@@ -10,10 +10,12 @@ FastAGI requests go to the route of the PBX they come from (ivr/attribution.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,9 +32,12 @@ from ivr.live import LiveSettings, ReloadReport, live_settings, reload_report
 from ivr.pbx_config import configured_pbxs
 from ivr.pbx_link import Counters, PbxLink
 from ivr.ports import LatencySnapshot
+from ivr.retention import purge_periodically
+from ivr.screening import Screening
 from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
+from storage.policy_store import SqlPolicyStore, purge
 from storage.repository import SqlSurveyRepository
 from storage.spool import Spool, other_spools, spool_path
 from storage.writer import GroupCommitWriter
@@ -66,12 +71,14 @@ class Service:
         self._engine: AsyncEngine | None = None
         self.repository: SqlSurveyRepository | None = None
         self.writer: GroupCommitWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.agi: FastAgiServer | None = None
         self.background = Background()
         self.web: WebServer | None = None
         self.alerts: DetractorAlerts | None = None
         self._write_latency = LatencyHistogram()
         self._finished_surveys: Counter[str] = Counter()
+        self._privacy = config.privacy.privacy()
 
     async def start(self) -> None:
         """Check the database, then start AMI tracking and the FastAGI server."""
@@ -87,6 +94,14 @@ class Service:
         writer = await self._start_writer(self._engine)
         self.alerts = DetractorAlerts(self.config.alerts, dashboard_url=self.config.web.base_url())
         await self.alerts.start()
+        screening = Screening(
+            rules=self.config.policy.rules(),
+            privacy=self._privacy,
+            history=SqlPolicyStore(sessions),
+            recorder=self.repository,
+            background=self.background,
+            clock=self._now,
+        )
         routes = {
             name: NpsRoute(
                 pbx=name,
@@ -94,6 +109,7 @@ class Service:
                 calls=link.tracker.get,
                 repository=writer,
                 background=self.background,
+                screening=screening,
                 observer=self,
             )
             for name, link in self.links.items()
@@ -120,10 +136,27 @@ class Service:
             ),
         )
         for link in self.links.values():
-            link.start(writer.save_call)
+            link.start(self._save_finished_call)
+        privacy = self.config.privacy
+        if privacy.retention_days > 0:
+            purging = purge_periodically(
+                lambda before: purge(sessions, before),
+                retention_days=privacy.retention_days,
+                interval_hours=privacy.purge_interval_hours,
+                clock=self._now,
+            )
+            self._tasks.append(asyncio.create_task(purging, name="retention-purge"))
         await self.agi.start()
         self.web = WebServer(self.config.web, SqlReportReader(sessions), self, alerts=self.alerts)
         await self.web.start()
+
+    async def _save_finished_call(self, call: CallRecord) -> None:
+        assert self.writer is not None
+        await self.writer.save_call(self._privacy.protect(call))
+
+    def _now(self) -> datetime:
+        """The service clock as an aware datetime, for the policy and the purge."""
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     @property
     def tracker(self) -> CallTracker:
@@ -186,6 +219,12 @@ class Service:
         if self.alerts is not None:
             await self.alerts.stop(flush)
         await asyncio.gather(*(link.stop(flush) for link in self.links.values()))
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
         if self.writer is not None:
             await self.writer.close()
             self.writer = None

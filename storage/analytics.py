@@ -171,18 +171,14 @@ def _bucket(seconds: Any, edges: Sequence[int]) -> sa.ColumnElement[int]:
 
 
 def _eligible(call: type[Call]) -> sa.ColumnElement[bool]:
-    """Which handled calls could be surveyed at all.
+    """Which handled calls the survey policy decided to survey (ivr.policy).
 
-    Until the survey policy's decision is stored, this is derived from the
-    call: an agent answered it, the caller did not abandon it, and the caller
-    did not hang up on the agent (then nobody is left on the line to ask).
-    A stored `calls.policy_decision` replaces this one expression.
+    Exactly `policy_decision = 'eligible'`. Calls stored before migration 0004
+    were never decided; that migration gave them the decision the reports used
+    to derive (an agent answered, not abandoned, not ended by the caller), so
+    their past figures are unchanged and no query has to tell old rows apart.
     """
-    return sa.and_(
-        call.agent_name.is_not(None),
-        sa.not_(call.abandoned),
-        sa.func.coalesce(call.ended_by, _constant("''", sa.Text)) != _constant("'caller'", sa.Text),
-    )
+    return call.policy_decision == _constant("'eligible'", sa.Text)
 
 
 def _completed(survey: type[Survey]) -> sa.ColumnElement[bool]:

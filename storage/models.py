@@ -89,6 +89,8 @@ class Call(Base):
         sa.Index("ix_calls_agent_name", "agent_name"),
         sa.Index("ix_calls_queue", "queue"),
         sa.Index("ix_calls_started_at", "started_at"),
+        # Migration 0004: cooldowns and opt-outs look callers up by key on every PBX.
+        sa.Index("ix_calls_caller_key", "caller_key"),
         # Covering (migration 0003): an agent's calls of a period, read from the
         # index alone when the responses list looks for a rare score.
         sa.Index(
@@ -106,6 +108,11 @@ class Call(Base):
     caller_channel: Mapped[str | None] = mapped_column(sa.Text)
     caller_number: Mapped[str | None] = mapped_column(sa.Text)
     caller_name: Mapped[str | None] = mapped_column(sa.Text)
+    # Migration 0004. caller_key: the caller's number normalised, or its HMAC
+    # (ivr.privacy). policy_decision: the survey policy's reason (ivr.policy.Reason)
+    # for the call's FastAGI request; NULL when the call never reached the survey.
+    caller_key: Mapped[str | None] = mapped_column(sa.Text)
+    policy_decision: Mapped[str | None] = mapped_column(sa.String(32))
     queue: Mapped[str | None] = mapped_column(sa.Text)
     agent_name: Mapped[str | None] = mapped_column(sa.Text)
     agent_interface: Mapped[str | None] = mapped_column(sa.Text)
@@ -203,6 +210,19 @@ class SurveyAnswer(Base):
     value: Mapped[int | None] = mapped_column(sa.SmallInteger)
     attempts: Mapped[int] = mapped_column(sa.SmallInteger)
     answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OptOut(Base):
+    """A caller who asked never to be surveyed (migration 0004).
+
+    `number` is NULL in anonymous mode: the key alone is enough to refuse.
+    """
+
+    __tablename__ = "optouts"
+
+    caller_key: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    number: Mapped[str | None] = mapped_column(sa.Text)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 # --- Report rollups (migration 0002), maintained by storage/analytics.py ---------------

@@ -108,6 +108,25 @@ class SqlSurveyRepository:
         ):
             await upserts.finish_survey(session, survey_id, status, finished_at)
 
+    async def record_decision(self, call: CallRecord, decision: str) -> None:
+        """Merge the call (it may not be stored yet) and set its policy decision.
+
+        A later request for the same call replaces the decision, except that
+        'eligible' stays: a survey that began keeps counting in the funnel.
+        `save_call` never writes the decision, so the AMI path cannot erase it.
+        """
+        async with (
+            database_errors(f"record the policy decision of call {call.linkedid}"),
+            self._writing() as session,
+        ):
+            call_id = await upserts.merge_call(session, call)
+            stays = Call.policy_decision == "eligible"
+            await session.execute(
+                sa.update(Call)
+                .where(Call.id == call_id)
+                .values(policy_decision=sa.case((stays, Call.policy_decision), else_=decision))
+            )
+
     async def get_call(self, pbx: str, linkedid: str) -> CallRecord | None:
         """The stored call as a domain record, or None when it was never saved."""
         async with database_errors(f"read call {linkedid}"), self._sessions() as session:
@@ -132,6 +151,7 @@ class SqlSurveyRepository:
                 caller_channel=row.caller_channel,
                 caller_number=row.caller_number,
                 caller_name=row.caller_name,
+                caller_key=row.caller_key,
                 queue=row.queue,
                 agents=tuple(_leg(leg) for leg in legs),
                 hold_seconds=row.hold_seconds,

@@ -33,6 +33,7 @@ _CALL_MERGED_COLUMNS = (
     "caller_channel",
     "caller_number",
     "caller_name",
+    "caller_key",
     "queue",
     "hold_seconds",
     "talk_seconds",
@@ -232,6 +233,7 @@ async def merge_call(executor: Executor, call: CallRecord) -> int:
         "caller_channel": call.caller_channel,
         "caller_number": call.caller_number,
         "caller_name": call.caller_name,
+        "caller_key": call.caller_key,
         "queue": call.queue,
         # Only kept when this save inserts the row; see `_merge_legs`.
         "agent_name": None if last is None else last.name,

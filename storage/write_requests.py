@@ -84,6 +84,7 @@ def _call(call: CallRecord) -> dict[str, Any]:
         "caller_channel": call.caller_channel,
         "caller_number": call.caller_number,
         "caller_name": call.caller_name,
+        "caller_key": call.caller_key,
         "queue": call.queue,
         "agents": [
             {
@@ -137,6 +138,8 @@ def _parse_call(data: dict[str, Any]) -> CallRecord:
         caller_channel=data["caller_channel"],
         caller_number=data["caller_number"],
         caller_name=data["caller_name"],
+        # Spools written before caller keys existed have none.
+        caller_key=data.get("caller_key"),
         queue=data["queue"],
         agents=agents,
         hold_seconds=data["hold_seconds"],

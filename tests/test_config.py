@@ -98,7 +98,7 @@ x = 1
         "(letters, digits, _ . / - only, no extension needed)",
         "[survey] max_attempts: 0 must be at least 1",
         "[surveys]: unknown section "
-        "(known: ami, agi, database, survey, tracking, log, web, alerts)",
+        "(known: ami, agi, database, survey, tracking, log, web, alerts, policy, privacy)",
     ]
     assert expected == caught.value.problems
 

@@ -41,13 +41,13 @@ QUESTIONS = Param(
 ELIGIBLE_NOTE = (
     "Funnel steps: `handled` = calls an agent answered (counted on the day the call "
     "started; a call rebuilt without its start time is not counted); `eligible` = "
-    "handled calls not abandoned and not ended by the caller hanging up on the agent "
-    "(nobody is left on the line to survey); `offered` and `started` = surveys begun "
-    "(counted on the day the survey started) - the two are equal until the survey "
-    "policy's decisions are stored, when `eligible` and `offered` will come from those "
-    "decisions; `completed` = surveys that ended `completed` or `partial` with at least "
-    "one answered question. `response_rate` = completed / offered and `completion_rate` "
-    "= completed / eligible, in percent."
+    "handled calls the survey policy decided to survey (its stored decision is "
+    "`eligible`; calls stored before the policy existed count when they were not "
+    "abandoned and not ended by the caller hanging up on the agent); `offered` and "
+    "`started` = surveys begun (counted on the day the survey started); `completed` = "
+    "surveys that ended `completed` or `partial` with at least one answered question. "
+    "`response_rate` = completed / offered and `completion_rate` = completed / eligible, "
+    "in percent."
 )
 NPS_NOTE = (
     "NPS = % promoters (9-10) - % detractors (0-6) over answered questions only. "

@@ -74,9 +74,16 @@ def record(row: Row) -> CallRecord:
 
 
 async def store_history(repository: SqlSurveyRepository) -> None:
-    """Every row of HISTORY: surveyed calls with their answers, the rest as calls."""
+    """Every row of HISTORY: surveyed calls with their answers, the rest as calls.
+
+    The policy found every call eligible that reached the survey: all but the
+    abandoned one and the one whose caller hung up on the agent (12, 13); call
+    14 was decided eligible and its caller left before the survey began.
+    """
     for index, row in enumerate(HISTORY):
         calling = record(row)
+        if not row.abandoned and row.ended_by is not HangupSide.CALLER:
+            await repository.record_decision(calling, "eligible")
         if row.status is None:
             await repository.save_call(calling)
             continue

@@ -1,0 +1,155 @@
+"""What the survey policy reads, the opt-out list, and the retention purge.
+
+The history is read while the caller waits for the intro, so it is ONE
+statement of three indexed lookups: the caller's latest survey on any PBX
+(ix_calls_caller_key, then the survey by its unique call_id), the queue's
+surveys of the day (ix_surveys_started_at, then the call by its id), and the
+opt-out list by its primary key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ivr.domain import CallRecord
+from ivr.policy import PolicyHistory
+from storage.database import database_errors
+from storage.models import Call, OptOut, Survey
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutEntry:
+    """One opted-out caller; `number` is None when stored anonymously."""
+
+    caller_key: str
+    number: str | None
+    added_at: datetime
+
+
+class SqlPolicyStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def history(self, call: CallRecord, day_start: datetime) -> PolicyHistory:
+        """The facts `ivr.policy.decide` needs, this call itself left out.
+
+        `call.caller_key` None (no caller number) has no history: no cooldown
+        and no opt-out can apply to an unknown caller.
+        """
+        other_call = sa.not_(sa.and_(Call.pbx == call.pbx, Call.linkedid == call.linkedid))
+        last: sa.ColumnElement[Any] = sa.null()
+        opted: sa.ColumnElement[Any] = sa.false()
+        today: sa.ColumnElement[Any] = sa.literal(0)
+        if call.caller_key is not None:
+            last = (
+                sa.select(sa.func.max(Survey.started_at))
+                .join(Call, Call.id == Survey.call_id)
+                .where(Call.caller_key == call.caller_key, other_call)
+                .scalar_subquery()
+            )
+            opted = sa.exists().where(OptOut.caller_key == call.caller_key)
+        if call.queue is not None:
+            today = (
+                sa.select(sa.func.count())
+                .select_from(Survey)
+                .join(Call, Call.id == Survey.call_id)
+                .where(Survey.started_at >= day_start, Call.queue == call.queue, other_call)
+                .scalar_subquery()
+            )
+        statement = sa.select(
+            sa.type_coerce(last, Survey.started_at.type).label("last"),
+            today.label("today"),
+            opted.label("opted"),
+        )
+        async with (
+            database_errors(f"read the survey history of call {call.linkedid}"),
+            self._sessions() as session,
+        ):
+            row = (await session.execute(statement)).one()
+        return PolicyHistory(
+            last_surveyed_at=row.last,
+            queue_surveys_today=int(row.today or 0),
+            opted_out=bool(row.opted),
+        )
+
+    async def add_optout(self, caller_key: str, number: str | None, added_at: datetime) -> bool:
+        """Add the caller; False when they were already on the list (left unchanged)."""
+        table = cast(sa.Table, OptOut.__table__)
+        async with database_errors("add an opt-out"), self._sessions.begin() as session:
+            insert = _insert(session, table).values(
+                caller_key=caller_key, number=number, added_at=added_at
+            )
+            statement = insert.on_conflict_do_nothing(index_elements=[table.c.caller_key])
+            result = await session.execute(statement.returning(table.c.caller_key))
+            return result.scalar_one_or_none() is not None
+
+    async def remove_optout(self, caller_key: str) -> bool:
+        """Remove the caller; False when they were not on the list."""
+        async with database_errors("remove an opt-out"), self._sessions.begin() as session:
+            result = await session.execute(sa.delete(OptOut).where(OptOut.caller_key == caller_key))
+            return cast(sa.CursorResult[Any], result).rowcount > 0
+
+    async def optouts(self) -> list[OptOutEntry]:
+        """The whole list, oldest first."""
+        async with database_errors("list the opt-outs"), self._sessions() as session:
+            rows = await session.execute(
+                sa.select(OptOut).order_by(OptOut.added_at, OptOut.caller_key)
+            )
+            return [OptOutEntry(row.caller_key, row.number, row.added_at) for row in rows.scalars()]
+
+
+def _insert(session: AsyncSession, table: sa.Table) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+# --- Retention purge -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeStep:
+    """One kind of personal data that expires; `run` clears what is older than
+    the cut-off and returns how many rows it changed."""
+
+    what: str
+    run: Callable[[async_sessionmaker[AsyncSession], datetime], Awaitable[int]]
+
+
+async def purge_caller_numbers(sessions: async_sessionmaker[AsyncSession], before: datetime) -> int:
+    """Clear caller numbers and names of calls that started before `before`.
+
+    `caller_key` stays, so cooldowns and opt-outs keep matching the caller;
+    in anonymous mode there is nothing to clear. A call without a start time
+    is judged by when it was stored.
+    """
+    started = sa.func.coalesce(Call.started_at, Call.created_at)
+    async with database_errors("purge caller numbers"), sessions.begin() as session:
+        result = await session.execute(
+            sa.update(Call)
+            .where(
+                started < before,
+                sa.or_(Call.caller_number.is_not(None), Call.caller_name.is_not(None)),
+            )
+            .values(caller_number=None, caller_name=None)
+        )
+        return cast(sa.CursorResult[Any], result).rowcount
+
+
+# Each retention step, run in order by `ivr-survey purge` and the service's
+# scheduled purge: a new kind of expiring data is one more line here.
+PURGE_STEPS: tuple[PurgeStep, ...] = (PurgeStep("caller numbers and names", purge_caller_numbers),)
+
+
+async def purge(
+    sessions: async_sessionmaker[AsyncSession], before: datetime
+) -> list[tuple[str, int]]:
+    """Run every purge step; (what, rows changed) for each."""
+    return [(step.what, await step.run(sessions, before)) for step in PURGE_STEPS]
