@@ -320,3 +320,17 @@ def test_offline_mode_writes_the_postgresql_script(capsys: pytest.CaptureFixture
     script = capsys.readouterr().out
     markers = ("CREATE TABLE calls", "CREATE TABLE answers", "TIMESTAMP WITH TIME ZONE")
     assert dict.fromkeys(markers, True) == {marker: marker in script for marker in markers}
+
+
+async def test_postgresql_plans_every_statement_for_its_own_values(
+    postgres_database_url: str,
+) -> None:
+    """A generic plan made for one agent's month was reused for a year and took
+    16 times longer (bench/reports_5m.py); every connection must plan per values."""
+    engine = create_engine(postgres_database_url)
+    try:
+        async with engine.connect() as connection:
+            mode = (await connection.execute(sa.text("SHOW plan_cache_mode"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert "force_custom_plan" == mode
