@@ -18,8 +18,9 @@ from typing import Any
 
 from ivr import survey
 from ivr.config import Config
+from ivr.policy import PolicyRules
 
-LIVE_KEYS: frozenset[str] = frozenset({"survey", "log.level"})
+LIVE_KEYS: frozenset[str] = frozenset({"survey", "policy", "log.level"})
 """Sections (`survey`) or keys (`log.level`) applied by a reload without a restart."""
 
 
@@ -28,6 +29,7 @@ class LiveSettings:
     """What a survey reads when it starts."""
 
     survey: survey.SurveySpec
+    policy: PolicyRules
 
 
 def survey_spec(config: Config) -> survey.SurveySpec:
@@ -48,7 +50,7 @@ def survey_spec(config: Config) -> survey.SurveySpec:
 
 
 def live_settings(config: Config) -> LiveSettings:
-    return LiveSettings(survey=survey_spec(config))
+    return LiveSettings(survey=survey_spec(config), policy=config.policy.rules())
 
 
 @dataclass(frozen=True, slots=True)

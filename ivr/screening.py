@@ -5,12 +5,19 @@ history read is the one database round trip before the caller hears the
 intro (storage/policy_store.py keeps it to one indexed statement); the
 decision is written in the background, for every request, surveyed or not,
 so the reports can count why calls were not surveyed.
+
+When the history cannot be read in time (the database is down or slow), the
+survey still runs, as every other part of the service keeps running through
+an outage (storage/spool.py): the opt-out list last read is applied, and the
+cooldown and the daily cap are skipped for that call, which the log says.
+Refusing instead would silently stop every survey for the whole outage.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -27,6 +34,28 @@ class PolicyHistoryReader(Protocol):
         """The caller's and queue's history, this call left out."""
 
 
+class RememberedOptOuts:
+    """The opt-out list as last read, for deciding while the database is away.
+
+    The list changes from another process (`ivr-survey optout`), so the service
+    re-reads it regularly; between reads a new opt-out waits at most one interval
+    to be honoured during an outage, and is honoured at once otherwise.
+    """
+
+    def __init__(self) -> None:
+        self._keys: frozenset[str] = frozenset()
+        self.read_at: datetime | None = None
+
+    def remember(self, keys: Iterable[str], read_at: datetime) -> None:
+        self._keys = frozenset(keys)
+        self.read_at = read_at
+
+    def history_of(self, call: CallRecord) -> PolicyHistory:
+        return PolicyHistory(
+            opted_out=call.caller_key is not None and call.caller_key in self._keys
+        )
+
+
 class DecisionRecorder(Protocol):
     async def record_decision(self, call: CallRecord, decision: str) -> None:
         """Store the decision on the call row, creating the row if needed."""
@@ -36,14 +65,19 @@ class Screening:
     def __init__(
         self,
         *,
-        rules: PolicyRules,
+        rules: PolicyRules | Callable[[], PolicyRules],
         privacy: Privacy,
         history: PolicyHistoryReader,
         recorder: DecisionRecorder,
         background: Background,
         clock: Callable[[], datetime],
+        remembered: RememberedOptOuts | None = None,
+        history_timeout: float = 1.0,
     ) -> None:
-        self._rules = rules
+        self._remembered = remembered or RememberedOptOuts()
+        self._history_timeout = history_timeout
+        # A provider (SIGHUP reload, ivr/live.py) is read once per request.
+        self._rules = rules if callable(rules) else (lambda: rules)
         self._privacy = privacy
         self._history = history
         self._recorder = recorder
@@ -56,22 +90,30 @@ class Screening:
         """The call as it may be stored (`Privacy.protect`) when it is to be surveyed.
 
         None means no survey: a refusal is logged with the Linkedid and the
-        reason. When the history cannot be read (database down) the request is
-        refused too, rather than risking a survey of someone who opted out;
-        nothing could store the survey anyway, and the caller goes straight on.
+        reason. The caller hears nothing until this returns, so the history
+        read is bounded by `history_timeout`; past it, or when the database
+        refuses, the remembered opt-outs decide (see the module docstring).
         """
         protected = self._privacy.protect(call)
         now = self._clock()
+        rules = self._rules()
         try:
-            history = await self._history.history(protected, self._rules.day_start(now))
-        except Exception:
-            log.exception(
-                "Linkedid=%s: could not read the caller's survey history; no survey",
-                call.linkedid,
+            history = await asyncio.wait_for(
+                self._history.history(protected, rules.day_start(now)),
+                self._history_timeout,
             )
-            return None
+        except Exception as error:
+            read_at = self._remembered.read_at
+            log.warning(
+                "Linkedid=%s: survey history unreadable (%s); deciding on the opt-out list "
+                "read at %s, without cooldown or daily cap",
+                call.linkedid,
+                type(error).__name__ if isinstance(error, TimeoutError) else error,
+                read_at.isoformat(timespec="seconds") if read_at else "never",
+            )
+            history = self._remembered.history_of(protected)
         decision = decide(
-            protected, agi_channel, agi_uniqueid, history=history, rules=self._rules, now=now
+            protected, agi_channel, agi_uniqueid, history=history, rules=rules, now=now
         )
         if not decision.survey:
             # An agent's leg reaching the survey is a dialplan mistake (queue option F()).

@@ -33,7 +33,7 @@ from ivr.pbx_config import configured_pbxs
 from ivr.pbx_link import Counters, PbxLink
 from ivr.ports import LatencySnapshot
 from ivr.retention import purge_periodically
-from ivr.screening import Screening
+from ivr.screening import RememberedOptOuts, Screening
 from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
@@ -48,6 +48,8 @@ __all__ = ["Counters", "Service"]
 
 # At stop, how long the writes and alerts left after the last survey may take.
 FLUSH_SECONDS = 5.0
+# How often the opt-out list used while the database is unreachable is re-read.
+OPTOUT_REFRESH_SECONDS = 60.0
 
 
 class Service:
@@ -79,6 +81,7 @@ class Service:
         self._write_latency = LatencyHistogram()
         self._finished_surveys: Counter[str] = Counter()
         self._privacy = config.privacy.privacy()
+        self._optouts = RememberedOptOuts()
 
     async def start(self) -> None:
         """Check the database, then start AMI tracking and the FastAGI server."""
@@ -94,10 +97,13 @@ class Service:
         writer = await self._start_writer(self._engine)
         self.alerts = DetractorAlerts(self.config.alerts, dashboard_url=self.config.web.base_url())
         await self.alerts.start()
+        policy_store = SqlPolicyStore(sessions)
+        await self._remember_optouts(policy_store)
         screening = Screening(
-            rules=self.config.policy.rules(),
+            rules=lambda: self._live.policy,
             privacy=self._privacy,
-            history=SqlPolicyStore(sessions),
+            remembered=self._optouts,
+            history=policy_store,
             recorder=self.repository,
             background=self.background,
             clock=self._now,
@@ -137,6 +143,9 @@ class Service:
         )
         for link in self.links.values():
             link.start(self._save_finished_call)
+        self._tasks.append(
+            asyncio.create_task(self._refresh_optouts(policy_store), name="optout-refresh")
+        )
         privacy = self.config.privacy
         if privacy.retention_days > 0:
             purging = purge_periodically(
@@ -149,6 +158,19 @@ class Service:
         await self.agi.start()
         self.web = WebServer(self.config.web, SqlReportReader(sessions), self, alerts=self.alerts)
         await self.web.start()
+
+    async def _remember_optouts(self, store: SqlPolicyStore) -> None:
+        entries = await store.optouts()
+        self._optouts.remember((entry.caller_key for entry in entries), self._now())
+
+    async def _refresh_optouts(self, store: SqlPolicyStore) -> None:
+        """Keep the opt-outs the policy falls back on during an outage recent."""
+        while True:
+            await asyncio.sleep(OPTOUT_REFRESH_SECONDS)
+            try:
+                await self._remember_optouts(store)
+            except Exception as error:
+                log.warning("could not re-read the opt-out list (%s); keeping the last one", error)
 
     async def _save_finished_call(self, call: CallRecord) -> None:
         assert self.writer is not None

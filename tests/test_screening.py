@@ -13,7 +13,7 @@ from ivr.domain import CallRecord
 from ivr.policy import SURVEY_EVERY_CALL, PolicyHistory
 from ivr.privacy import Privacy
 from ivr.retention import purge_periodically
-from ivr.screening import Screening
+from ivr.screening import RememberedOptOuts, Screening
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 CALL = CallRecord(pbx="pbx1", linkedid="1795329453.8", caller_number="+15550001111")
@@ -81,18 +81,64 @@ async def test_anonymous_mode_hands_on_and_records_the_call_without_its_number()
     assert [("1795329453.8", None, "eligible")] == database.decisions
 
 
-async def test_unreadable_history_refuses_the_survey_naming_the_call(
+@pytest.mark.parametrize(
+    ("remembered", "expected_surveyed", "expected_decision"),
+    [((), True, "eligible"), (("15550001111",), False, "opted_out")],
+    ids=["not-opted-out", "opted-out"],
+)
+async def test_unreadable_history_decides_on_the_remembered_opt_outs(
     caplog: pytest.LogCaptureFixture,
+    remembered: tuple[str, ...],
+    expected_surveyed: bool,
+    expected_decision: str,
 ) -> None:
-    """Database down: no survey (an opted-out caller must not be asked), a logged
-    error with the Linkedid, and no decision written."""
+    """Database down: surveys keep running, an opted-out caller is still never
+    asked (the list as last read), and the log names the call."""
     database = FakeDatabase(None)
     background = Background()
-    with caplog.at_level(logging.ERROR):
-        screened = await screening(database, background, Privacy()).screen(CALL, "PJSIP/c", "1")
+    memory = RememberedOptOuts()
+    memory.remember(remembered, NOW)
+    subject = Screening(
+        rules=SURVEY_EVERY_CALL,
+        privacy=Privacy(),
+        history=database,
+        recorder=database,
+        background=background,
+        clock=lambda: NOW,
+        remembered=memory,
+    )
+    with caplog.at_level(logging.WARNING):
+        screened = await subject.screen(CALL, "PJSIP/c", "1")
     await background.drain(1.0)
-    assert (None, []) == (screened, database.decisions)
+    assert (expected_surveyed, [("1795329453.8", "+15550001111", expected_decision)]) == (
+        screened is not None,
+        database.decisions,
+    )
     assert any("Linkedid=1795329453.8" in record.getMessage() for record in caplog.records)
+
+
+class HangingDatabase(FakeDatabase):
+    async def history(self, call: CallRecord, day_start: datetime) -> PolicyHistory:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+async def test_a_history_read_that_hangs_is_cut_short_so_the_caller_is_not_kept_waiting() -> None:
+    """A database that accepts and never answers delays the caller by the timeout only."""
+    database = HangingDatabase(None)
+    background = Background()
+    subject = Screening(
+        rules=SURVEY_EVERY_CALL,
+        privacy=Privacy(),
+        history=database,
+        recorder=database,
+        background=background,
+        clock=lambda: NOW,
+        history_timeout=0.05,
+    )
+    screened = await asyncio.wait_for(subject.screen(CALL, "PJSIP/c", "1"), 5.0)
+    await background.drain(1.0)
+    assert ("eligible", True) == (database.decisions[0][2], screened is not None)
 
 
 async def test_the_purge_runs_at_once_then_every_interval_and_survives_a_failure(
