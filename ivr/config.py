@@ -20,6 +20,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ivr.questions import parse_names
+from ivr.queue_config import QueueSurvey, check_choices, parse_queues
+
 ENV_PREFIX = "IVR_SURVEY_"
 CONFIG_ENV = "IVR_SURVEY_CONFIG"
 _PROMPT_NAME = re.compile(r"^[A-Za-z0-9_./-]*$")
@@ -77,6 +80,20 @@ class SurveyConfig:
     max_attempts: int = 3
     languages: str = "en"
     sounds_dir: str = ""
+    # Question types, comments and language (README "What is asked"); the
+    # defaults below apply to every queue without a [queues.<name>] table.
+    prompt_csat: str = "ivr-survey/csat-question"
+    prompt_fcr: str = "ivr-survey/fcr-question"
+    prompt_ces: str = "ivr-survey/ces-question"
+    prompt_comment: str = "ivr-survey/comment"
+    prompt_language_menu: str = "ivr-survey/language-menu"
+    questions: str = "agent,company"
+    comment: str = "off"
+    language_mode: str = "channel"
+    recordings_dir: str = "/var/spool/asterisk/ivr-survey"
+    recording_format: str = "wav"
+    comment_max_seconds: float = 60.0
+    comment_silence_seconds: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +194,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    queues: Mapping[str, QueueSurvey] = field(default_factory=dict)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -211,12 +229,13 @@ def load(
             problems.append(f"[{name}] must be a table")
             raw = {}
         sections[name] = _build_section(name, section_type, raw, env, problems)
+    queues = parse_queues(document.get("queues", {}), problems)
     for name in document:
-        if name not in _SECTIONS:
+        if name not in _SECTIONS and name != "queues":
             problems.append(f"[{name}]: unknown section (known: {', '.join(_SECTIONS)})")
     if problems:
         raise ConfigError(problems)
-    config = Config(**sections)
+    config = Config(**sections, queues=queues)
     if not config.database.url and default_database_url:
         config = dataclasses.replace(config, database=DatabaseConfig(url=default_database_url))
     return config
@@ -340,6 +359,21 @@ def _check_survey(survey: SurveyConfig) -> list[str]:
             problems.append(
                 f"languages: {language!r} is not an Asterisk language code (like en, es, pt_BR)"
             )
+    problems.extend(f"questions: {problem}" for problem in parse_names(survey.questions)[1])
+    problems.extend(
+        check_choices(
+            questions="",
+            language="",
+            language_mode=survey.language_mode,
+            comment=survey.comment,
+        )
+    )
+    if not re.match(r"^[a-z0-9]+$", survey.recording_format):
+        problems.append(f"recording_format: {survey.recording_format!r} is not a format (wav)")
+    if survey.comment_max_seconds <= 0 or survey.comment_silence_seconds <= 0:
+        problems.append("comment_max_seconds/comment_silence_seconds: must be more than 0")
+    if survey.recordings_dir and not survey.recordings_dir.startswith("/"):
+        problems.append("recordings_dir: must be an absolute path (Asterisk records there)")
     return problems
 
 

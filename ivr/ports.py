@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from ivr.domain import Answer, CallRecord, SurveyStart, SurveyStatus
+from ivr.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
 from ivr.nps import NpsSummary
 
 
@@ -40,6 +40,9 @@ class SurveyRepository(Protocol):
         self, survey_id: int, status: SurveyStatus, finished_at: datetime
     ) -> None:
         """Close the survey with the place it stopped."""
+
+    async def save_comment(self, survey_id: int, comment: Comment) -> None:
+        """Store the survey's recorded comment (one per survey)."""
 
 
 # --- Read side: what the reports API and dashboard need -------------------------------

@@ -21,9 +21,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.domain import AgentLeg, Answer, CallRecord, HangupSide, SurveyStart, SurveyStatus
+from ivr.domain import (
+    AgentLeg,
+    Answer,
+    CallRecord,
+    Comment,
+    HangupSide,
+    SurveyStart,
+    SurveyStatus,
+)
 from storage.database import database_errors
-from storage.models import Base, Call, CallAgent, Survey, SurveyAnswer
+from storage.models import Base, Call, CallAgent, Survey, SurveyAnswer, SurveyComment
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,7 @@ class StoredSurvey:
     finished_at: datetime | None
     opted_in: bool | None = None
     initiated_by: str | None = None
+    comment: Comment | None = None
 
 
 def to_datetime(epoch: float | None) -> datetime | None:
@@ -214,6 +223,25 @@ class SqlSurveyRepository:
             if cast(sa.CursorResult[Any], result).rowcount == 0:
                 raise LookupError(f"no survey with id {survey_id}")
 
+    async def save_comment(self, survey_id: int, comment: Comment) -> None:
+        """Store the survey's recorded comment; a second one for a survey is ignored."""
+        comments = _table(SurveyComment)
+        async with (
+            database_errors(f"save the comment of survey {survey_id}"),
+            self._writing() as session,
+        ):
+            statement = _insert(session, comments).values(
+                survey_id=survey_id,
+                file=comment.file,
+                format=comment.format,
+                duration_seconds=comment.duration_seconds,
+                ended_by=comment.ended_by,
+                recorded_at=comment.recorded_at,
+            )
+            await session.execute(
+                statement.on_conflict_do_nothing(index_elements=[comments.c.survey_id])
+            )
+
     async def get_call(self, pbx: str, linkedid: str) -> CallRecord | None:
         """The stored call as a domain record, or None when it was never saved."""
         async with database_errors(f"read call {linkedid}"), self._sessions() as session:
@@ -273,8 +301,14 @@ class SqlSurveyRepository:
                     .order_by(SurveyAnswer.id)
                 )
             ).scalars()
+            comment = (
+                await session.execute(
+                    sa.select(SurveyComment).where(SurveyComment.survey_id == survey.id)
+                )
+            ).scalar_one_or_none()
             return StoredSurvey(
                 id=survey.id,
+                comment=None if comment is None else _comment(comment),
                 status=SurveyStatus(survey.status),
                 answers=tuple(
                     Answer(
@@ -438,6 +472,16 @@ def _leg(row: CallAgent) -> AgentLeg:
         ring_seconds=row.ring_seconds,
         talk_seconds=row.talk_seconds,
         ended_by=_side(row.ended_by),
+    )
+
+
+def _comment(row: SurveyComment) -> Comment:
+    return Comment(
+        file=row.file or "",
+        format=row.format or "",
+        duration_seconds=row.duration_seconds,
+        ended_by=row.ended_by,
+        recorded_at=row.recorded_at,
     )
 
 

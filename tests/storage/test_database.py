@@ -34,6 +34,7 @@ TABLES = {
     "call_agents",
     "surveys",
     "answers",
+    "comments",
     "report_nps_daily",
     "report_duration_daily",
     "report_funnel_daily",
