@@ -45,7 +45,9 @@ def menu_entries(offered: Sequence[str], menu_prompt: str) -> tuple[str, ...]:
     )
 
 
-def menu_spec(offered: Sequence[str], menu_prompt: str, spec: survey.SurveySpec) -> survey.SurveySpec:
+def menu_spec(
+    offered: Sequence[str], menu_prompt: str, spec: survey.SurveySpec
+) -> survey.SurveySpec:
     """The menu as a one-question survey: key n picks the n-th offered language.
 
     The entries are joined with `&` (as in Playback); the adapter plays them in

@@ -37,11 +37,9 @@ class QueueSurvey:
     comment: str = ""
 
 
-def check_choices(
-    *, questions: str, language: str, language_mode: str, comment: str
-) -> list[str]:
+def check_choices(*, questions: str, language: str, language_mode: str, comment: str) -> list[str]:
     """Problems with a set of survey choices (shared by [survey] and each queue)."""
-    problems = []
+    problems: list[str] = []
     if questions:
         problems.extend(f"questions: {problem}" for problem in parse_names(questions)[1])
     if language and not _LANGUAGE.match(language):

@@ -29,9 +29,7 @@ def file_stem(pbx: str, linkedid: str) -> str:
     return "_" + stem[1:] if stem.startswith(".") else stem
 
 
-def record_command(
-    directory: str, stem: str, file_format: str, command: survey.Record
-) -> str:
+def record_command(directory: str, stem: str, file_format: str, command: survey.Record) -> str:
     """`RECORD FILE <dir>/<stem> <format> "#" <ms> BEEP s=<seconds>` (res_agi's syntax)."""
     path = PurePosixPath(directory) / stem
     milliseconds = round(command.max_seconds * 1000)

@@ -18,18 +18,20 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr import survey
 from ivr.agi import NpsRoute
 from ivr.ami import AmiClient
 from ivr.background import Background
 from ivr.calls import CallTracker
 from ivr.config import Config
-from ivr.domain import AmiEvent, Answer, CallRecord, SurveyStart, SurveyStatus
+from ivr.domain import AmiEvent, Answer, CallRecord, Comment, SurveyStart, SurveyStatus
 from ivr.fastagi import AgiChannel, FastAgiServer, Route
 from ivr.ports import LatencySnapshot
+from ivr.prompts import prompt_checker
+from ivr.survey_plan import SurveyPlanner
 from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
@@ -41,23 +43,6 @@ log = logging.getLogger(__name__)
 EVICT_EVERY_EVENTS = 1000
 # How many queued AMI events are applied before FastAGI sessions get a turn.
 YIELD_EVERY_EVENTS = 32
-
-
-def survey_spec(config: Config) -> survey.SurveySpec:
-    prompts = config.survey
-    return survey.SurveySpec(
-        questions=(
-            survey.Question("agent", prompts.prompt_agent),
-            survey.Question("company", prompts.prompt_company),
-        ),
-        intro=prompts.prompt_intro,
-        invalid=prompts.prompt_invalid,
-        no_input=prompts.prompt_no_input,
-        thanks=prompts.prompt_thanks,
-        answer_timeout=prompts.answer_timeout,
-        ten_timeout=prompts.ten_timeout,
-        max_attempts=prompts.max_attempts,
-    )
 
 
 @dataclass
@@ -105,6 +90,13 @@ class TimedRepository:
         finally:
             self._histogram.observe(time.perf_counter() - started)
 
+    async def save_comment(self, survey_id: int, comment: Comment) -> None:
+        started = time.perf_counter()
+        try:
+            await self._inner.save_comment(survey_id, comment)
+        finally:
+            self._histogram.observe(time.perf_counter() - started)
+
 
 class Service:
     """Builds everything; also the metrics source and survey observer it hands out."""
@@ -144,7 +136,12 @@ class Service:
         await self.alerts.start()
         route = NpsRoute(
             pbx=self.config.ami.name,
-            spec=survey_spec(self.config),
+            planner=SurveyPlanner(self.config),
+            prompt_exists=(
+                prompt_checker(Path(self.config.survey.sounds_dir))
+                if self.config.survey.sounds_dir
+                else None
+            ),
             calls=self.tracker.get,
             repository=TimedRepository(self.repository, self._write_latency),
             background=self.background,

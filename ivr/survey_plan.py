@@ -16,8 +16,8 @@ from types import MappingProxyType
 from ivr import survey
 from ivr.config import Config, SurveyConfig
 from ivr.language import menu_entries
-from ivr.queue_config import QueueSurvey
 from ivr.questions import parse_names, question
+from ivr.queue_config import QueueSurvey
 
 _SEPARATORS = re.compile(r"[\s,]+")
 
@@ -31,6 +31,8 @@ class SurveyPlan:
     queue_language: str
     offered: tuple[str, ...]
     menu_prompt: str
+    recordings_dir: str = ""
+    recording_format: str = "wav"
 
     @property
     def default_language(self) -> str:
@@ -76,6 +78,8 @@ def build_plan(settings: SurveyConfig, choices: QueueSurvey) -> SurveyPlan:
         queue_language=choices.language or offered[0],
         offered=offered,
         menu_prompt=settings.prompt_language_menu,
+        recordings_dir=settings.recordings_dir,
+        recording_format=settings.recording_format,
     )
 
 
@@ -106,5 +110,7 @@ def prompts_in_use(config: Config) -> tuple[str, ...]:
         if spec.comment is not None:
             names.append(spec.comment.prompt)
         if plan.language_mode == "choose" and len(plan.offered) > 1:
-            names += [entry.split("/", 1)[1] for entry in menu_entries(plan.offered, plan.menu_prompt)]
+            names += [
+                entry.split("/", 1)[1] for entry in menu_entries(plan.offered, plan.menu_prompt)
+            ]
     return tuple(dict.fromkeys(name for name in names if name))
