@@ -34,7 +34,7 @@ def record_command(directory: str, stem: str, file_format: str, command: survey.
     path = PurePosixPath(directory) / stem
     milliseconds = round(command.max_seconds * 1000)
     silence = max(1, round(command.silence_seconds))
-    return f'RECORD FILE {path} {file_format} "{END_KEY}" {milliseconds} BEEP s={silence}'
+    return f'RECORD FILE {path} {file_format} "{END_KEY}" {milliseconds} 0 BEEP s={silence}'
 
 
 def record_reply(reply: AgiReply) -> survey.Reply:
