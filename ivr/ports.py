@@ -194,6 +194,13 @@ class Response:
     talk_seconds: int | None
     agent_score: int | None
     company_score: int | None
+    # Answers that are not NPS (never counted in it), and the recorded comment:
+    # its file stem under [survey] recordings_dir (None once purged) and length.
+    csat: int | None = None
+    fcr: int | None = None
+    ces: int | None = None
+    comment_file: str | None = None
+    comment_seconds: float | None = None
 
 
 # The columns of a response in the API, its CSV export and its OpenAPI schema.

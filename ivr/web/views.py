@@ -325,6 +325,11 @@ def response_json(row: Response) -> Document:
         "talk_seconds": row.talk_seconds,
         "agent_score": row.agent_score,
         "company_score": row.company_score,
+        "csat": row.csat,
+        "fcr": row.fcr,
+        "ces": row.ces,
+        "comment_file": row.comment_file,
+        "comment_seconds": row.comment_seconds,
     }
 
 
