@@ -12,6 +12,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Protocol
 
 from ivr.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
@@ -293,6 +294,20 @@ class ServiceMetrics(Protocol):
 
     def db_write_latency(self) -> LatencySnapshot:
         """Repository write durations since start-up."""
+
+
+class RecordingLookup(Protocol):
+    """The recorded comments this process can read (recordings_dir shared with Asterisk).
+
+    Looked up by survey id only, never by a path from a request, so no URL can
+    name a file outside the recordings folder.
+    """
+
+    async def playable(self, survey_ids: Sequence[int]) -> frozenset[int]:
+        """Which of these surveys have a recording file readable here."""
+
+    async def path_of(self, survey_id: int) -> Path | None:
+        """The survey's recording file, when it exists here."""
 
 
 class SurveyObserver(Protocol):

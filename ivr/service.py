@@ -35,6 +35,7 @@ from ivr.survey_plan import SurveyPlanner
 from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
+from storage.recordings import SqlRecordings
 from storage.repository import SqlSurveyRepository
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,13 @@ class Service:
             asyncio.create_task(self.ami.run(), name="ami-session"),
         ]
         await self.agi.start()
-        self.web = WebServer(self.config.web, SqlReportReader(sessions), self, alerts=self.alerts)
+        self.web = WebServer(
+            self.config.web,
+            SqlReportReader(sessions),
+            self,
+            alerts=self.alerts,
+            recordings=SqlRecordings(sessions, self.config.survey.recordings_dir),
+        )
         await self.web.start()
 
     @property

@@ -104,3 +104,41 @@ def _delete_files(recordings_dir: str, files: Sequence[tuple[str, str]]) -> tupl
         except FileNotFoundError:
             missing += 1
     return deleted, missing
+
+
+class SqlRecordings:
+    """`ivr.ports.RecordingLookup`: the comments table, then the file under `recordings_dir`."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], recordings_dir: str) -> None:
+        self._sessions = sessions
+        self._recordings_dir = recordings_dir
+
+    async def _paths(self, survey_ids: Sequence[int]) -> dict[int, Path]:
+        if not self._recordings_dir or not survey_ids:
+            return {}
+        async with database_errors("look up recorded comments"), self._sessions() as session:
+            rows = (
+                await session.execute(
+                    sa.select(
+                        SurveyComment.survey_id, SurveyComment.file, SurveyComment.format
+                    ).where(
+                        SurveyComment.survey_id.in_(list(survey_ids)),
+                        SurveyComment.file.is_not(None),
+                    )
+                )
+            ).all()
+        paths = {
+            row.survey_id: recording_path(self._recordings_dir, row.file or "", row.format or "")
+            for row in rows
+        }
+        found = {survey_id: path for survey_id, path in paths.items() if path is not None}
+        present = await asyncio.to_thread(
+            lambda: {survey_id for survey_id, path in found.items() if path.is_file()}
+        )
+        return {survey_id: path for survey_id, path in found.items() if survey_id in present}
+
+    async def playable(self, survey_ids: Sequence[int]) -> frozenset[int]:
+        return frozenset(await self._paths(survey_ids))
+
+    async def path_of(self, survey_id: int) -> Path | None:
+        return (await self._paths([survey_id])).get(survey_id)

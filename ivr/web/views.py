@@ -21,6 +21,7 @@ from ivr.ports import (
     FunnelCounts,
     Grouping,
     Period,
+    RecordingLookup,
     ReportReader,
     Response,
     ResponseFilter,
@@ -52,6 +53,7 @@ class Request:
     settings: WebConfig
     principal: Principal
     today: date
+    recordings: RecordingLookup | None = None
 
 
 def period_json(period: Period) -> dict[str, str]:
