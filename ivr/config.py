@@ -86,6 +86,8 @@ class SurveyConfig:
     prompt_fcr: str = "ivr-survey/fcr-question"
     prompt_ces: str = "ivr-survey/ces-question"
     prompt_comment: str = "ivr-survey/comment"
+    prompt_intro_general: str = "ivr-survey/intro-general"
+    prompt_invalid_key: str = "ivr-survey/invalid-key"
     prompt_language_menu: str = "ivr-survey/language-menu"
     questions: str = "agent,company"
     comment: str = "off"

@@ -94,7 +94,9 @@ def localized(
         comment = replace(comment, prompt=prompt(comment.prompt))
     return replace(
         spec,
-        questions=tuple(replace(q, prompt=prompt(q.prompt)) for q in spec.questions),
+        questions=tuple(
+            replace(q, prompt=prompt(q.prompt), invalid=prompt(q.invalid)) for q in spec.questions
+        ),
         intro=prompt(spec.intro),
         invalid=prompt(spec.invalid),
         no_input=prompt(spec.no_input),

@@ -43,8 +43,13 @@ DEFAULT_QUESTIONS = NPS_QUESTIONS
 _SEPARATORS = re.compile(r"[\s,]+")
 
 
-def question(name: str, prompt: str, *, max_attempts: int | None = None) -> Question:
-    """The survey question `name` (one of SCALES) with its prompt."""
+def question(
+    name: str, prompt: str, *, max_attempts: int | None = None, invalid: str = ""
+) -> Question:
+    """The survey question `name` (one of SCALES) with its prompt.
+
+    `invalid` is the prompt for a key outside the scale ("" for the survey's).
+    """
     scale = SCALES[name]
     return Question(
         name,
@@ -53,6 +58,7 @@ def question(name: str, prompt: str, *, max_attempts: int | None = None) -> Ques
         high=scale.high,
         values=scale.values,
         max_attempts=max_attempts,
+        invalid=invalid,
     )
 
 

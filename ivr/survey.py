@@ -48,7 +48,8 @@ class Question:
     """One question: `key` names it in storage; keys `low`..`high` answer it.
 
     `values`, when given, is what each key stores (`values[0]` for `low`);
-    otherwise the key's number is stored. `max_attempts` None uses the spec's.
+    otherwise the key's number is stored. `max_attempts` None uses the spec's,
+    `invalid` "" the spec's invalid prompt (which explains 0-10).
     """
 
     key: str
@@ -57,6 +58,7 @@ class Question:
     high: int = TEN
     values: tuple[int, ...] = ()
     max_attempts: int | None = None
+    invalid: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.low < self.high <= TEN:
@@ -372,7 +374,7 @@ def _retry(state: State, why: Phase | None) -> Transition:
     if state.attempts >= _max_attempts(state):
         return _give_up(state)
     if why is Phase.INVALID:
-        prompt = state.spec.invalid
+        prompt = state.question.invalid or state.spec.invalid
     elif why is Phase.NO_INPUT:
         prompt = state.spec.no_input
     else:

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from ivr import survey
 from ivr.config import Config, SurveyConfig
 from ivr.language import menu_entries
-from ivr.questions import parse_names, question
+from ivr.questions import DEFAULT_QUESTIONS, NPS_QUESTIONS, parse_names, question
 from ivr.queue_config import QueueSurvey
 
 _SEPARATORS = re.compile(r"[\s,]+")
@@ -61,9 +61,20 @@ def build_plan(settings: SurveyConfig, choices: QueueSurvey) -> SurveyPlan:
             max_seconds=settings.comment_max_seconds,
             silence_seconds=settings.comment_silence_seconds,
         )
+    # The 0-10 intro and invalid prompts explain "1 then 0 for ten"; other
+    # scales get wording that fits any scale, and the question says its keys.
+    questions = tuple(
+        question(
+            name,
+            question_prompt(settings, name),
+            invalid="" if name in NPS_QUESTIONS else settings.prompt_invalid_key,
+        )
+        for name in names
+    )
+    intro = settings.prompt_intro if names == DEFAULT_QUESTIONS else settings.prompt_intro_general
     spec = survey.SurveySpec(
-        questions=tuple(question(name, question_prompt(settings, name)) for name in names),
-        intro=settings.prompt_intro,
+        questions=questions,
+        intro=intro,
         invalid=settings.prompt_invalid,
         no_input=settings.prompt_no_input,
         thanks=settings.prompt_thanks,
@@ -106,6 +117,7 @@ def prompts_in_use(config: Config) -> tuple[str, ...]:
     for plan in plans:
         spec = plan.spec
         names += [spec.intro, *(q.prompt for q in spec.questions), spec.invalid, spec.no_input]
+        names += [q.invalid for q in spec.questions]
         names.append(spec.thanks)
         if spec.comment is not None:
             names.append(spec.comment.prompt)

@@ -212,3 +212,10 @@ def test_question_lists_parse_in_order_with_one_problem_per_bad_name(
 ) -> None:
     """The order is the caller's order; unknown names are problems."""
     assert expected == parse_names(text)
+
+
+def test_a_question_may_have_its_own_invalid_prompt() -> None:
+    """Short scales get an invalid prompt that does not speak of 0-10."""
+    spec = SurveySpec(questions=(question("csat", "q", invalid="invalid-key"),), invalid="inv")
+    transitions, _ = run(spec, [Digit("9")])
+    assert Play("invalid-key", interruptible=False) == transitions[-1].command

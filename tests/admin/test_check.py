@@ -340,13 +340,15 @@ def test_prompt_names_come_from_the_survey_config() -> None:
 
 
 def test_prompt_names_include_what_a_queue_asks() -> None:
-    """A queue's questions, its comment prompt and its language menu entries are checked too."""
+    """A queue's intro, questions, invalid-key and comment prompts and menu entries are checked."""
     config = Config(
         survey=SurveyConfig(languages="en,es"),
         queues={"sales": QueueSurvey(questions="csat", comment="all", language_mode="choose")},
     )
     expected = (
+        "ivr-survey/intro-general",
         "ivr-survey/csat-question",
+        "ivr-survey/invalid-key",
         "ivr-survey/comment",
         "ivr-survey/language-menu-1",
         "ivr-survey/language-menu-2",
