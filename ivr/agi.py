@@ -192,10 +192,20 @@ class _Session:
 
     async def run(self, plan: SurveyPlan) -> None:
         status = SurveyStatus.HUNG_UP
+        current = self._channel.request.language
+        chosen = language.pick(
+            plan.language_mode, channel=current, queue=plan.queue_language, offered=plan.offered
+        )
+        if chosen is not None:
+            # Known before a word is played: the row is written while ANSWER goes out.
+            self._begin = self._start_begin(chosen)
         try:
             await self._channel.command("ANSWER")
-            chosen = await self._language(plan)
-            self._begin = self._start_begin(chosen)
+            if chosen is None:
+                chosen = await self._ask_language(plan)
+                self._begin = self._start_begin(chosen)
+            if chosen != current:
+                await self._channel.command(f"SET VARIABLE CHANNEL(language) {chosen}")
             self._recording = _RecordingTarget(
                 plan.recordings_dir,
                 file_stem(self._call.pbx, self._linkedid),
@@ -219,22 +229,10 @@ class _Session:
                 reply = await self._perform(transition.command)
                 transition = survey.step(transition.state, reply)
         finally:
+            if self._begin is None:
+                # The session broke during the language menu: still one survey row, hung up.
+                self._begin = self._start_begin(plan.queue_language)
             self._background.spawn(self._close(status), what=f"finish survey {self._linkedid}")
-
-    async def _language(self, plan: SurveyPlan) -> str:
-        """The caller's language (asking with the menu if the queue says so), set on the channel."""
-        current = self._channel.request.language
-        chosen = language.pick(
-            plan.language_mode,
-            channel=current,
-            queue=plan.queue_language,
-            offered=plan.offered,
-        )
-        if chosen is None:
-            chosen = await self._ask_language(plan)
-        if chosen != current:
-            await self._channel.command(f"SET VARIABLE CHANNEL(language) {chosen}")
-        return chosen
 
     async def _ask_language(self, plan: SurveyPlan) -> str:
         """Play the menu as a one-question survey; nothing valid means the queue's language."""

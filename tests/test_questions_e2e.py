@@ -220,3 +220,14 @@ async def test_channel_language_falls_back_to_the_default_for_a_missing_prompt(
         survey.language,
     )
     assert expected == actual
+
+
+async def test_hang_up_during_the_language_menu_is_one_hung_up_survey(
+    make_stack: StackFactory,
+) -> None:
+    """The caller left before choosing: the survey is stored hung up, in the queue's language."""
+    stack = await make_stack(
+        languages="en,es", queues={"support": QueueSurvey(language="es", language_mode="choose")}
+    )
+    _, survey = await stack.call(CallPlan(queue="support", survey=(Turn.hangup(at=0.02),)))
+    assert (SurveyStatus.HUNG_UP, "es", []) == (survey.status, survey.language, answers(survey))
