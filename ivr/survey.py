@@ -404,6 +404,8 @@ def _next_question(state: State, index: int) -> Transition:
         return _ask(replace(state, index=index, attempts=0))
     comment = state.spec.comment
     if comment is not None and wants_comment(comment.when, state):
+        if not comment.prompt:
+            return _after_comment_prompt(replace(state, phase=Phase.COMMENT_PROMPT), PlayedOut())
         return Transition(
             replace(state, phase=Phase.COMMENT_PROMPT), Play(comment.prompt, interruptible=False)
         )

@@ -219,3 +219,10 @@ def test_a_question_may_have_its_own_invalid_prompt() -> None:
     spec = SurveySpec(questions=(question("csat", "q", invalid="invalid-key"),), invalid="inv")
     transitions, _ = run(spec, [Digit("9")])
     assert Play("invalid-key", interruptible=False) == transitions[-1].command
+
+
+def test_comment_without_a_prompt_records_straight_away() -> None:
+    """An empty comment prompt is skipped like every other empty prompt."""
+    silent = CommentSpec(CommentWhen.ALL, "", max_seconds=30, silence_seconds=2)
+    transitions, _ = run(spec_of("csat", comment=silent), [Digit("4")])
+    assert Record(30, 2) == transitions[-1].command
