@@ -374,7 +374,7 @@ def _check_survey(survey: SurveyConfig) -> list[str]:
         problems.append(f"recording_format: {survey.recording_format!r} is not a format (wav)")
     if survey.comment_max_seconds <= 0 or survey.comment_silence_seconds <= 0:
         problems.append("comment_max_seconds/comment_silence_seconds: must be more than 0")
-    if survey.recordings_dir and not survey.recordings_dir.startswith("/"):
+    if not survey.recordings_dir.startswith("/"):
         problems.append("recordings_dir: must be an absolute path (Asterisk records there)")
     return problems
 
