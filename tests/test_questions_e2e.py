@@ -21,6 +21,7 @@ from ivr.sim import AmiAccount, CallPlan, SimulatedPbx, Turn
 from ivr.sim.call import CallResult
 from storage.database import upgrade
 from storage.repository import StoredSurvey
+from tests.agi_peer import AgiPeer
 from tests.test_service_e2e import PBX, PROMPT, SECRET, after_prompt, free_port, service_config
 
 RECORDINGS = "/var/spool/asterisk/ivr-survey"
@@ -34,13 +35,17 @@ class Stack:
     async def call(self, plan: CallPlan) -> tuple[CallResult, StoredSurvey]:
         """Place the call; the survey once it has finished and its writes have landed."""
         result = await self.pbx.place_call(plan)
+        return result, (await self.finished(result.linkedid))[1]
+
+    async def finished(self, linkedid: str) -> tuple[str, StoredSurvey]:
+        """The survey of the call once it is no longer in progress."""
         repository = self.service.repository
         assert repository is not None
         deadline = asyncio.get_running_loop().time() + 5.0
         while True:
-            survey = await repository.get_survey(PBX, result.linkedid)
+            survey = await repository.get_survey(PBX, linkedid)
             if survey is not None and survey.status is not SurveyStatus.IN_PROGRESS:
-                return result, survey
+                return linkedid, survey
             assert asyncio.get_running_loop().time() < deadline, f"survey not finished: {survey}"
             await asyncio.sleep(0.05)
 
@@ -231,3 +236,53 @@ async def test_hang_up_during_the_language_menu_is_one_hung_up_survey(
     )
     _, survey = await stack.call(CallPlan(queue="support", survey=(Turn.hangup(at=0.02),)))
     assert (SurveyStatus.HUNG_UP, "es", []) == (survey.status, survey.language, answers(survey))
+
+
+async def test_recording_asterisk_cannot_write_is_logged_and_the_caller_thanked(
+    make_stack: StackFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`(writefile)`: an error naming the Linkedid and the folder, no comment row, thanks.
+
+    The call is unknown to AMI tracking (three GET VARIABLEs find no queue): the
+    [survey] defaults apply, here with a comment from everyone.
+    """
+    stack = await make_stack(comment="all")
+    linkedid = "1795399999.7"
+    peer = await AgiPeer.connect(
+        stack.service.agi_port, "fastagi-session-complete.txt", args=(linkedid,)
+    )
+    commands = []
+    while True:
+        command = await peer.command()
+        commands.append(" ".join(command.split()[:2]))
+        if command.startswith("RECORD FILE"):
+            await peer.send("200 result=-1 (writefile)")
+        elif "question" in command:
+            await peer.send("200 result=55 endpos=100")  # "7" during the question
+        elif command.startswith("STREAM FILE"):
+            await peer.send("200 result=0 endpos=8000")
+        else:
+            await peer.send("200 result=0")
+        if "thanks" in command:
+            break
+    assert await peer.closed_by_server()
+    peer.close()
+    _, survey = await stack.finished(linkedid)
+    expected = (
+        ["GET VARIABLE"] * 3
+        + ["ANSWER", "STREAM FILE", "STREAM FILE", "STREAM FILE", "STREAM FILE", "RECORD FILE",
+         "STREAM FILE"],
+        [("agent", 7, 1), ("company", 7, 1)],
+        None,
+        True,
+    )  # fmt: skip
+    actual = (
+        commands,
+        answers(survey),
+        survey.comment,
+        any(
+            f"Linkedid={linkedid}: Asterisk could not record the comment in {RECORDINGS}" in message
+            for message in caplog.messages
+        ),
+    )
+    assert expected == actual
