@@ -12,15 +12,18 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ivr import survey
+from ivr import language, survey
 from ivr.agi_protocol import AgiReply, options, quote_argument, unknown_to_none
 from ivr.background import Background
-from ivr.domain import AgentLeg, Answer, CallRecord, SurveyStart, SurveyStatus
+from ivr.domain import AgentLeg, Answer, CallRecord, Comment, SurveyStart, SurveyStatus
 from ivr.fastagi import AgiChannel
 from ivr.ports import SurveyObserver, SurveyRepository
+from ivr.recordings import file_stem, record_command, record_reply
 from ivr.screening import Screening
+from ivr.survey_plan import SurveyPlan, SurveyPlanner
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ KNOWN_OPTIONS = frozenset({"optin", "initiated", "pbx"})
 
 # The longest a prompt may play before the session is considered stuck.
 MAX_PROMPT_SECONDS = 120.0
+# What RECORD FILE may take beyond its limit (the beep, the file's close).
+RECORD_MARGIN_SECONDS = 10.0
 
 
 CallLookup = Callable[[str], CallRecord | None]
@@ -41,18 +46,20 @@ class NpsRoute:
         self,
         *,
         pbx: str,
-        spec: Callable[[], survey.SurveySpec],
+        planner: Callable[[], SurveyPlanner],
         calls: CallLookup,
         repository: SurveyRepository,
         background: Background,
         screening: Screening,
         observer: SurveyObserver | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        prompt_exists: language.PromptExists | None = None,
     ) -> None:
         self._pbx = pbx
         self._background = background
         self._observer = observer
-        self._spec = spec
+        self._planner = planner
+        self._prompt_exists = prompt_exists
         self._calls = calls
         self._repository = repository
         self._clock = clock
@@ -61,7 +68,7 @@ class NpsRoute:
     async def __call__(self, channel: AgiChannel) -> None:
         request = channel.request
         # Read once: a reload (SIGHUP) during this call does not change its survey.
-        spec = self._spec()
+        planner = self._planner()
         linkedid = request.linkedid_argument or await self._read_linkedid(channel)
         if linkedid is None:
             log.error(
@@ -88,20 +95,24 @@ class NpsRoute:
         unknown = sorted(set(given) - KNOWN_OPTIONS)
         if unknown:
             log.info("Linkedid=%s: AGI arguments ignored: %s", linkedid, ", ".join(unknown))
-        start = SurveyStart(
-            pbx=self._pbx,
-            linkedid=linkedid,
-            channel=request.channel,
-            uniqueid=request.uniqueid,
-            language=request.language,
-            started_at=self._clock(),
-            opted_in=True if given.get("optin") == "1" else None,
-            initiated_by=given.get("initiated"),
-        )
-        # The survey row is written while ANSWER and the intro go out, so the
-        # caller never waits on the database before hearing something; the
-        # session waits for it before the first question.
-        begin = asyncio.create_task(self._repository.begin_survey(call, start))
+        started_at = self._clock()
+
+        def begin(chosen_language: str) -> asyncio.Task[int | None]:
+            start = SurveyStart(
+                pbx=self._pbx,
+                linkedid=linkedid,
+                channel=request.channel,
+                uniqueid=request.uniqueid,
+                language=chosen_language,
+                started_at=started_at,
+                opted_in=True if given.get("optin") == "1" else None,
+                initiated_by=given.get("initiated"),
+            )
+            return asyncio.create_task(self._repository.begin_survey(call, start))
+
+        # The survey row is written while the intro goes out (once the
+        # language is known), so the caller never waits on the database before
+        # hearing something; the session waits for it before the first question.
         session = _Session(
             channel,
             call=call,
@@ -110,8 +121,9 @@ class NpsRoute:
             repository=self._repository,
             clock=self._clock,
             background=self._background,
+            prompt_exists=self._prompt_exists,
         )
-        await session.run(spec)
+        await session.run(planner.plan(call.queue))
 
     async def _read_linkedid(self, channel: AgiChannel) -> str | None:
         reply = await channel.command("GET VARIABLE CHANNEL(linkedid)")
@@ -162,10 +174,11 @@ class _Session:
         *,
         call: CallRecord,
         observer: SurveyObserver | None,
-        begin: asyncio.Task[int | None],
+        begin: Callable[[str], asyncio.Task[int | None]],
         repository: SurveyRepository,
         clock: Callable[[], datetime],
         background: Background,
+        prompt_exists: language.PromptExists | None,
     ) -> None:
         self._background = background
         self._channel = channel
@@ -173,22 +186,45 @@ class _Session:
         self._observer = observer
         self._linkedid = call.linkedid
         self._answers: list[Answer] = []
-        self._begin = begin
+        self._start_begin = begin
+        self._begin: asyncio.Task[int | None] | None = None
         self._repository = repository
         self._clock = clock
         self._writes: list[asyncio.Task[None]] = []
+        self._prompt_exists = prompt_exists
+        self._recording = _RecordingTarget("", "", "wav")
 
-    async def run(self, spec: survey.SurveySpec) -> None:
+    async def run(self, plan: SurveyPlan) -> None:
         status = SurveyStatus.HUNG_UP
+        current = self._channel.request.language
+        chosen = language.pick(
+            plan.language_mode, channel=current, queue=plan.queue_language, offered=plan.offered
+        )
+        if chosen is not None:
+            # Known before a word is played: the row is written while ANSWER goes out.
+            self._begin = self._start_begin(chosen)
         try:
             await self._channel.command("ANSWER")
+            if chosen is None:
+                chosen = await self._ask_language(plan)
+                self._begin = self._start_begin(chosen)
+            if chosen != current:
+                await self._channel.command(f"SET VARIABLE CHANNEL(language) {chosen}")
+            self._recording = _RecordingTarget(
+                plan.recordings_dir,
+                file_stem(self._call.pbx, self._linkedid),
+                plan.recording_format,
+            )
+            spec = language.localized(plan.spec, chosen, plan.default_language, self._prompt_exists)
             transition = survey.start(spec)
             while True:
                 self._store(transition.store)
+                if transition.comment is not None:
+                    self._store_comment(transition.comment)
                 if isinstance(transition.command, survey.Finish):
                     status = transition.command.status
                     break
-                if _asks_a_question(transition.command) and await self._begin is None:
+                if _asks_a_question(transition.command) and await self._survey_id() is None:
                     log.warning(
                         "Linkedid=%s: already surveyed; this request is not counted twice",
                         self._linkedid,
@@ -197,12 +233,57 @@ class _Session:
                 reply = await self._perform(transition.command)
                 transition = survey.step(transition.state, reply)
         finally:
+            if self._begin is None:
+                # The session broke during the language menu: still one survey row, hung up.
+                self._begin = self._start_begin(plan.queue_language)
             self._background.spawn(self._close(status), what=f"finish survey {self._linkedid}")
+
+    async def _ask_language(self, plan: SurveyPlan) -> str:
+        """Play the menu as a one-question survey; nothing valid means the queue's language."""
+        transition = survey.start(language.menu_spec(plan.offered, plan.menu_prompt, plan.spec))
+        value: int | None = None
+        while True:
+            for outcome in transition.store:
+                value = outcome.value
+            if isinstance(transition.command, survey.Finish):
+                break
+            reply = await self._perform(transition.command)
+            transition = survey.step(transition.state, reply)
+        chosen = language.chosen(plan.offered, value, plan.queue_language)
+        log.info("Linkedid=%s: language %s (menu answer %s)", self._linkedid, chosen, value)
+        return chosen
+
+    def _store_comment(self, recorded: survey.Recorded) -> None:
+        target = self._recording
+        comment = Comment(
+            file=target.stem,
+            format=target.format,
+            duration_seconds=recorded.seconds,
+            ended_by=recorded.ended_by.value,
+            recorded_at=self._clock(),
+        )
+        self._writes.append(asyncio.create_task(self._write_comment(comment)))
+
+    async def _write_comment(self, comment: Comment) -> None:
+        try:
+            survey_id = await self._survey_id()
+            if survey_id is not None:
+                await self._repository.save_comment(survey_id, comment)
+        except Exception:
+            log.exception(
+                "Linkedid=%s: could not store the recorded comment %s",
+                self._linkedid,
+                comment.file,
+            )
+            raise
+
+    async def _survey_id(self) -> int | None:
+        return None if self._begin is None else await self._begin
 
     async def _close(self, status: SurveyStatus) -> None:
         """Wait for this survey's answers, then record where it stopped."""
         await self._flush()
-        survey_id = await self._begin
+        survey_id = await self._survey_id()
         if survey_id is None:
             return
         try:
@@ -224,7 +305,7 @@ class _Session:
 
     async def _write(self, answer: Answer) -> None:
         try:
-            survey_id = await self._begin
+            survey_id = await self._survey_id()
             if survey_id is not None:
                 await self._repository.save_answer(survey_id, answer)
         except Exception:
@@ -240,21 +321,51 @@ class _Session:
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
 
-    async def _perform(self, command: survey.Play | survey.WaitDigit) -> survey.Reply:
+    async def _perform(
+        self, command: survey.Play | survey.WaitDigit | survey.Record
+    ) -> survey.Reply:
         if isinstance(command, survey.Play):
-            escapes = survey.ANSWER_KEYS if command.interruptible else ""
+            return await self._play(command)
+        if isinstance(command, survey.Record):
+            target = self._recording
             reply = await self._channel.command(
-                f"STREAM FILE {command.prompt} {quote_argument(escapes)}",
-                expected_seconds=MAX_PROMPT_SECONDS,
+                record_command(target.directory, target.stem, target.format, command),
+                expected_seconds=command.max_seconds + RECORD_MARGIN_SECONDS,
             )
-            if reply.failed:
-                return await self._hung_up_or_missing(command.prompt)
-            return _key_or(reply, survey.PlayedOut())
+            result = record_reply(reply)
+            if isinstance(result, survey.RecordFailed):
+                log.error(
+                    "Linkedid=%s: Asterisk could not record the comment in %s (%s); "
+                    "check that the folder exists and Asterisk may write there",
+                    self._linkedid,
+                    target.directory,
+                    reply.text,
+                )
+            return result
         milliseconds = round(command.seconds * 1000)
         reply = await self._channel.command(
             f"WAIT FOR DIGIT {milliseconds}", expected_seconds=command.seconds
         )
         return _key_or(reply, survey.Timeout())
+
+    async def _play(self, command: survey.Play) -> survey.Reply:
+        """STREAM FILE each `&`-joined part in turn (the language menu); a key stops them."""
+        escapes = survey.ANSWER_KEYS if command.interruptible else ""
+        parts = command.prompt.split("&")
+        for part in parts:
+            reply = await self._channel.command(
+                f"STREAM FILE {part} {quote_argument(escapes)}",
+                expected_seconds=MAX_PROMPT_SECONDS,
+            )
+            if reply.failed:
+                result = await self._hung_up_or_missing(part)
+                if isinstance(result, survey.PromptMissing) and len(parts) > 1:
+                    continue
+                return result
+            result = _key_or(reply, survey.PlayedOut())
+            if not isinstance(result, survey.PlayedOut):
+                return result
+        return survey.PlayedOut()
 
     async def _hung_up_or_missing(self, prompt: str) -> survey.Reply:
         """Tell a hang-up from a missing prompt file, which Asterisk answers alike (fact 52).
@@ -273,6 +384,15 @@ class _Session:
             prompt,
         )
         return survey.PromptMissing()
+
+
+@dataclass(frozen=True, slots=True)
+class _RecordingTarget:
+    """Where RECORD FILE writes: `<directory>/<stem>.<format>` on the Asterisk host."""
+
+    directory: str
+    stem: str
+    format: str
 
 
 def _asks_a_question(command: survey.Command) -> bool:

@@ -50,7 +50,7 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -63,6 +63,7 @@ from ivr.config import AgiConfig, AmiConfig, Config
 from ivr.domain import AmiEvent
 from ivr.pbx_config import configured_pbxs
 from ivr.prompts import CatalogError, find_prompt, load_catalog, wav_problem
+from ivr.survey_plan import prompts_in_use
 from storage.database import (
     SQLITE_DRIVER,
     DatabaseError,
@@ -173,10 +174,8 @@ async def run_check(
 
 
 def survey_prompt_names(config: Config) -> tuple[str, ...]:
-    """The sound files the service plays, from `[survey] prompt_*` (empty ones are skipped)."""
-    survey = config.survey
-    names = (getattr(survey, f.name) for f in fields(survey) if f.name.startswith("prompt_"))
-    return tuple(dict.fromkeys(name for name in names if name))
+    """The sound files some queue's survey plays (the `[survey] prompt_*` in use)."""
+    return prompts_in_use(config)
 
 
 # --- database -------------------------------------------------------------------------

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 from ivr.policy import PolicyRules, parse_caps, parse_hours, parse_names, parse_zone
 from ivr.privacy import Privacy
+from ivr.questions import parse_names as parse_question_names
+from ivr.queue_config import QueueSurvey, check_choices, parse_queues
 
 ENV_PREFIX = "IVR_SURVEY_"
 CONFIG_ENV = "IVR_SURVEY_CONFIG"
@@ -109,6 +111,22 @@ class SurveyConfig:
     max_attempts: int = 3
     languages: str = "en"
     sounds_dir: str = ""
+    # Question types, comments and language (README "What is asked"); the
+    # defaults below apply to every queue without a [queues.<name>] table.
+    prompt_csat: str = "ivr-survey/csat-question"
+    prompt_fcr: str = "ivr-survey/fcr-question"
+    prompt_ces: str = "ivr-survey/ces-question"
+    prompt_comment: str = "ivr-survey/comment"
+    prompt_intro_general: str = "ivr-survey/intro-general"
+    prompt_invalid_key: str = "ivr-survey/invalid-key"
+    prompt_language_menu: str = "ivr-survey/language-menu"
+    questions: str = "agent,company"
+    comment: str = "off"
+    language_mode: str = "channel"
+    recordings_dir: str = "/var/spool/asterisk/ivr-survey"
+    recording_format: str = "wav"
+    comment_max_seconds: float = 60.0
+    comment_silence_seconds: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +280,7 @@ class Config:
     pbxs: tuple[PbxConfig, ...] = ()
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    queues: Mapping[str, QueueSurvey] = field(default_factory=dict)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -301,12 +320,13 @@ def load(
     from ivr.pbx_config import PBX_SECTION, parse_pbx_tables  # noqa: PLC0415 - imports this module
 
     pbxs = parse_pbx_tables(document.get(PBX_SECTION), env, sections["ami"], problems)
+    queues = parse_queues(document.get("queues", {}), problems)
     for name in document:
-        if name not in _SECTIONS and name != PBX_SECTION:
+        if name not in _SECTIONS and name not in (PBX_SECTION, "queues"):
             problems.append(f"[{name}]: unknown section (known: {', '.join(_SECTIONS)})")
     if problems:
         raise ConfigError(problems)
-    config = Config(**sections, pbxs=pbxs)
+    config = Config(**sections, pbxs=pbxs, queues=queues)
     if not config.database.url and default_database_url:
         database = dataclasses.replace(config.database, url=default_database_url)
         config = dataclasses.replace(config, database=database)
@@ -464,6 +484,23 @@ def _check_survey(survey: SurveyConfig) -> list[str]:
             problems.append(
                 f"languages: {language!r} is not an Asterisk language code (like en, es, pt_BR)"
             )
+    problems.extend(
+        f"questions: {problem}" for problem in parse_question_names(survey.questions)[1]
+    )
+    problems.extend(
+        check_choices(
+            questions="",
+            language="",
+            language_mode=survey.language_mode,
+            comment=survey.comment,
+        )
+    )
+    if not re.match(r"^[a-z0-9]+$", survey.recording_format):
+        problems.append(f"recording_format: {survey.recording_format!r} is not a format (wav)")
+    if survey.comment_max_seconds <= 0 or survey.comment_silence_seconds <= 0:
+        problems.append("comment_max_seconds/comment_silence_seconds: must be more than 0")
+    if not survey.recordings_dir.startswith("/"):
+        problems.append("recordings_dir: must be an absolute path (Asterisk records there)")
     return problems
 
 

@@ -151,3 +151,18 @@ class SurveyStart:
     started_at: datetime
     opted_in: bool | None = None
     initiated_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A caller's recorded comment: `file` is the stem under `[survey] recordings_dir`.
+
+    `ended_by` is how RECORD FILE stopped: dtmf (#), timeout (time limit or
+    silence) or hangup, in which case Asterisk still keeps the file.
+    """
+
+    file: str
+    format: str
+    duration_seconds: float
+    ended_by: str
+    recorded_at: datetime

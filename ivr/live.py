@@ -13,14 +13,14 @@ To make another setting live: add a field to `LiveSettings`, build it in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from ivr import survey
 from ivr.config import Config
 from ivr.policy import PolicyRules
+from ivr.survey_plan import SurveyPlanner
 
-LIVE_KEYS: frozenset[str] = frozenset({"survey", "policy", "log.level"})
+LIVE_KEYS: frozenset[str] = frozenset({"survey", "queues", "policy", "log.level"})
 """Sections (`survey`) or keys (`log.level`) applied by a reload without a restart."""
 
 
@@ -28,29 +28,12 @@ LIVE_KEYS: frozenset[str] = frozenset({"survey", "policy", "log.level"})
 class LiveSettings:
     """What a survey reads when it starts."""
 
-    survey: survey.SurveySpec
+    planner: SurveyPlanner
     policy: PolicyRules
 
 
-def survey_spec(config: Config) -> survey.SurveySpec:
-    prompts = config.survey
-    return survey.SurveySpec(
-        questions=(
-            survey.Question("agent", prompts.prompt_agent),
-            survey.Question("company", prompts.prompt_company),
-        ),
-        intro=prompts.prompt_intro,
-        invalid=prompts.prompt_invalid,
-        no_input=prompts.prompt_no_input,
-        thanks=prompts.prompt_thanks,
-        answer_timeout=prompts.answer_timeout,
-        ten_timeout=prompts.ten_timeout,
-        max_attempts=prompts.max_attempts,
-    )
-
-
 def live_settings(config: Config) -> LiveSettings:
-    return LiveSettings(survey=survey_spec(config), policy=config.policy.rules())
+    return LiveSettings(planner=SurveyPlanner(config), policy=config.policy.rules())
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +48,19 @@ class ReloadReport:
 
 
 def changed_keys(old: Config, new: Config) -> tuple[str, ...]:
-    """`section.key` for every key whose value differs, in configuration order."""
+    """`section.key` for every key whose value differs, in configuration order.
+
+    A section that is a family of tables (`[pbx.<name>]`, `[queues.<name>]`)
+    is compared as a whole and named by its section alone.
+    """
     changed: list[str] = []
     for section in fields(old):
         old_section: Any = getattr(old, section.name)
         new_section: Any = getattr(new, section.name)
+        if not is_dataclass(old_section):
+            if old_section != new_section:
+                changed.append(section.name)
+            continue
         for key in fields(old_section):
             if getattr(old_section, key.name) != getattr(new_section, key.name):
                 changed.append(f"{section.name}.{key.name}")

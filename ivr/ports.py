@@ -12,9 +12,10 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Protocol
 
-from ivr.domain import Answer, CallRecord, SurveyStart, SurveyStatus
+from ivr.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
 from ivr.nps import NpsSummary
 
 
@@ -40,6 +41,9 @@ class SurveyRepository(Protocol):
         self, survey_id: int, status: SurveyStatus, finished_at: datetime
     ) -> None:
         """Close the survey with the place it stopped."""
+
+    async def save_comment(self, survey_id: int, comment: Comment) -> None:
+        """Store the survey's recorded comment (one per survey)."""
 
 
 # --- Read side: what the reports API and dashboard need -------------------------------
@@ -191,6 +195,13 @@ class Response:
     talk_seconds: int | None
     agent_score: int | None
     company_score: int | None
+    # Answers that are not NPS (never counted in it), and the recorded comment:
+    # its file stem under [survey] recordings_dir (None once purged) and length.
+    csat: int | None = None
+    fcr: int | None = None
+    ces: int | None = None
+    comment_file: str | None = None
+    comment_seconds: float | None = None
 
 
 # The columns of a response in the API, its CSV export and its OpenAPI schema.
@@ -289,6 +300,20 @@ class ServiceMetrics(Protocol):
 
     def spool_depth(self) -> int:
         """Writes waiting in the local spool for the database to come back."""
+
+
+class RecordingLookup(Protocol):
+    """The recorded comments this process can read (recordings_dir shared with Asterisk).
+
+    Looked up by survey id only, never by a path from a request, so no URL can
+    name a file outside the recordings folder.
+    """
+
+    async def playable(self, survey_ids: Sequence[int]) -> frozenset[int]:
+        """Which of these surveys have a recording file readable here."""
+
+    async def path_of(self, survey_id: int) -> Path | None:
+        """The survey's recording file, when it exists here."""
 
 
 class SurveyObserver(Protocol):

@@ -24,6 +24,7 @@ is not there (or differs) is someone's recording and is kept.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import tomllib
 import wave
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -548,3 +549,23 @@ def _write_manifest(path: Path, files: Mapping[str, str]) -> None:
     }
     temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     os.replace(temporary, path)
+
+
+def prompt_checker(sounds_dir: Path) -> Callable[[str, str], bool]:
+    """(language, name) -> whether `sounds_dir/<language>/<name>` exists in any format.
+
+    Only that language's own folder counts: the survey uses it to play a prompt
+    missing in the caller's language from the default language's folder
+    instead. Answers are cached for the life of the process (a few stat calls
+    per prompt and language, not per call); restart to pick up new files.
+    """
+
+    @functools.lru_cache(maxsize=4096)
+    def exists(language: str, name: str) -> bool:
+        base = sounds_dir / language / name
+        return any(
+            base.with_name(f"{base.name}.{extension}").is_file()
+            for extension in ASTERISK_EXTENSIONS
+        )
+
+    return exists

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,12 +33,14 @@ from ivr.live import LiveSettings, ReloadReport, live_settings, reload_report
 from ivr.pbx_config import configured_pbxs
 from ivr.pbx_link import Counters, PbxLink
 from ivr.ports import LatencySnapshot
+from ivr.prompts import prompt_checker
 from ivr.retention import purge_periodically
 from ivr.screening import RememberedOptOuts, Screening
 from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
 from storage.policy_store import SqlPolicyStore, purge
+from storage.recordings import SqlRecordings
 from storage.repository import SqlSurveyRepository
 from storage.spool import Spool, other_spools, spool_path
 from storage.writer import GroupCommitWriter
@@ -108,10 +111,16 @@ class Service:
             background=self.background,
             clock=self._now,
         )
+        prompt_exists = (
+            prompt_checker(Path(self.config.survey.sounds_dir))
+            if self.config.survey.sounds_dir
+            else None
+        )
         routes = {
             name: NpsRoute(
                 pbx=name,
-                spec=lambda: self._live.survey,
+                planner=lambda: self._live.planner,
+                prompt_exists=prompt_exists,
                 calls=link.tracker.get,
                 repository=writer,
                 background=self.background,
@@ -156,7 +165,13 @@ class Service:
             )
             self._tasks.append(asyncio.create_task(purging, name="retention-purge"))
         await self.agi.start()
-        self.web = WebServer(self.config.web, SqlReportReader(sessions), self, alerts=self.alerts)
+        self.web = WebServer(
+            self.config.web,
+            SqlReportReader(sessions),
+            self,
+            alerts=self.alerts,
+            recordings=SqlRecordings(sessions, self.config.survey.recordings_dir),
+        )
         await self.web.start()
 
     async def _remember_optouts(self, store: SqlPolicyStore) -> None:

@@ -59,6 +59,7 @@ from ivr.ports import (
     ResponsePage,
 )
 from storage.database import DatabaseError, database_errors
+from storage.extras import other_answered, survey_extras
 from storage.models import (
     Base,
     Call,
@@ -777,6 +778,7 @@ class SqlReportReader:
                 filters, after=after, limit=limit, agent_first=agent_first
             )
             found = (await session.execute(statement)).all()
+            extras = await survey_extras(session, [row[0] for row in found[:limit]])
         rows = tuple(
             Response(
                 survey_id=row[0],
@@ -792,6 +794,7 @@ class SqlReportReader:
                 talk_seconds=row[10],
                 agent_score=row[11],
                 company_score=row[12],
+                **extras.get(row[0], {}),
             )
             for row in found[:limit]
         )
@@ -878,7 +881,11 @@ class SqlReportReader:
                     _midnight(filters.period.first),
                     _midnight(filters.period.last + timedelta(days=1)),
                 ),
-                sa.or_(agent_answer.value.is_not(None), company_answer.value.is_not(None)),
+                sa.or_(
+                    agent_answer.value.is_not(None),
+                    company_answer.value.is_not(None),
+                    other_answered(Survey),
+                ),
             )
             .order_by(Survey.started_at.desc(), Survey.id.desc())
             .limit(limit + 1)

@@ -225,6 +225,30 @@ class OptOut(Base):
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class SurveyComment(Base):
+    """A survey's recorded comment (migration 0005): the file Asterisk wrote.
+
+    `file` is a stem under `[survey] recordings_dir`, never a path, so no value
+    stored here can point outside that folder. A purge clears `file` and
+    `format` and keeps the row, so reports still know a comment was left.
+    """
+
+    __tablename__ = "comments"
+    __table_args__ = (
+        sa.UniqueConstraint("survey_id"),
+        sa.CheckConstraint("duration_seconds >= 0", name="duration_seconds"),
+        sa.CheckConstraint("ended_by IN ('dtmf', 'timeout', 'hangup')", name="ended_by"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"))
+    file: Mapped[str | None] = mapped_column(sa.Text)
+    format: Mapped[str | None] = mapped_column(sa.String(16))
+    duration_seconds: Mapped[float] = mapped_column(sa.Float)
+    ended_by: Mapped[str] = mapped_column(sa.String(16))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 # --- Report rollups (migration 0002), maintained by storage/analytics.py ---------------
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from ivr.domain import HangupSide, SurveyStatus
 from ivr.nps import MAX_SCORE, MIN_SCORE, Category, NpsSummary, classify
 from storage.database import database_errors
+from storage.extras import survey_extras
 from storage.models import Call, CallAgent, Survey, SurveyAnswer
 
 AGENT_QUESTION = "agent"
@@ -65,6 +66,13 @@ class ExportRow:
     partial: bool
     started_at: datetime
     finished_at: datetime | None
+    # Not NPS (storage/extras.py): CSAT 1-5, first-call resolution 1/0, effort
+    # 1-7, and the recorded comment's file stem (None once purged) and length.
+    csat: int | None = None
+    fcr: int | None = None
+    ces: int | None = None
+    comment_file: str | None = None
+    comment_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,7 @@ async def export_rows(
     statement = (
         sa.select(
             Call.id.label("call_id"),
+            Survey.id.label("survey_id"),
             Call.pbx,
             Call.linkedid,
             Call.caller_number,
@@ -171,6 +180,7 @@ async def export_rows(
         names: dict[int, list[str]] = {}
         for call_id, name in (await session.execute(chains)).all():
             names.setdefault(call_id, []).append(name)
+        extras = await survey_extras(session, [row.survey_id for row in rows])
     return [
         ExportRow(
             pbx=row.pbx,
@@ -192,6 +202,7 @@ async def export_rows(
             partial=row.partial,
             started_at=row.started_at,
             finished_at=row.finished_at,
+            **extras.get(row.survey_id, {}),
         )
         for row in rows
     ]

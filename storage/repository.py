@@ -20,10 +20,18 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.domain import AgentLeg, Answer, CallRecord, HangupSide, SurveyStart, SurveyStatus
+from ivr.domain import (
+    AgentLeg,
+    Answer,
+    CallRecord,
+    Comment,
+    HangupSide,
+    SurveyStart,
+    SurveyStatus,
+)
 from storage import upserts
 from storage.database import database_errors
-from storage.models import Call, CallAgent, Survey, SurveyAnswer
+from storage.models import Call, CallAgent, Survey, SurveyAnswer, SurveyComment
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,7 @@ class StoredSurvey:
     finished_at: datetime | None
     opted_in: bool | None = None
     initiated_by: str | None = None
+    comment: Comment | None = None
 
 
 def to_epoch(moment: datetime | None) -> float | None:
@@ -127,6 +136,14 @@ class SqlSurveyRepository:
                 .values(policy_decision=sa.case((stays, Call.policy_decision), else_=decision))
             )
 
+    async def save_comment(self, survey_id: int, comment: Comment) -> None:
+        """Store the survey's recorded comment; a second one for a survey is ignored."""
+        async with (
+            database_errors(f"save the comment of survey {survey_id}"),
+            self._writing() as session,
+        ):
+            await upserts.save_comment(session, survey_id, comment)
+
     async def get_call(self, pbx: str, linkedid: str) -> CallRecord | None:
         """The stored call as a domain record, or None when it was never saved."""
         async with database_errors(f"read call {linkedid}"), self._sessions() as session:
@@ -187,8 +204,14 @@ class SqlSurveyRepository:
                     .order_by(SurveyAnswer.id)
                 )
             ).scalars()
+            comment = (
+                await session.execute(
+                    sa.select(SurveyComment).where(SurveyComment.survey_id == survey.id)
+                )
+            ).scalar_one_or_none()
             return StoredSurvey(
                 id=survey.id,
+                comment=None if comment is None else _comment(comment),
                 status=SurveyStatus(survey.status),
                 answers=tuple(
                     Answer(
@@ -220,6 +243,16 @@ def _leg(row: CallAgent) -> AgentLeg:
         ring_seconds=row.ring_seconds,
         talk_seconds=row.talk_seconds,
         ended_by=_side(row.ended_by),
+    )
+
+
+def _comment(row: SurveyComment) -> Comment:
+    return Comment(
+        file=row.file or "",
+        format=row.format or "",
+        duration_seconds=row.duration_seconds,
+        ended_by=row.ended_by,
+        recorded_at=row.recorded_at,
     )
 
 

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from ivr.domain import AgentLeg, Answer, CallRecord, SurveyStart, SurveyStatus
-from storage.models import Base, Call, CallAgent, Survey, SurveyAnswer
+from ivr.domain import AgentLeg, Answer, CallRecord, Comment, SurveyStart, SurveyStatus
+from storage.models import Base, Call, CallAgent, Survey, SurveyAnswer, SurveyComment
 
 Executor = AsyncSession | AsyncConnection
 """Either a session (the repository) or a bare connection (the writer)."""
@@ -73,6 +73,7 @@ class WriteStatements:
     survey_of_call: Any
     upsert_answer: Any
     finish_survey: Any
+    insert_comment: Any
 
 
 @cache
@@ -163,7 +164,11 @@ def statements_for(dialect: str) -> WriteStatements:
         .where(surveys.c.id == sa.bindparam("survey_id"))
         .values(status=sa.bindparam("status"), finished_at=sa.bindparam("finished_at"))
     )
+    # One comment per survey: a replayed write (spool) must not add a second.
+    comments = _table(SurveyComment)
+    insert_comment = insert(comments).on_conflict_do_nothing(index_elements=[comments.c.survey_id])
     return WriteStatements(
+        insert_comment=insert_comment,
         merge_call=merge_call,
         stored_legs=stored_legs,
         merge_leg=merge_leg,
@@ -412,3 +417,18 @@ async def finish_survey(
     )
     if cast(sa.CursorResult[Any], result).rowcount == 0:
         raise LookupError(f"no survey with id {survey_id}")
+
+
+async def save_comment(executor: Executor, survey_id: int, comment: Comment) -> None:
+    """Link the caller's recorded comment to the survey; a second one is ignored."""
+    await executor.execute(
+        statements(executor).insert_comment,
+        {
+            "survey_id": survey_id,
+            "file": comment.file,
+            "format": comment.format,
+            "duration_seconds": comment.duration_seconds,
+            "ended_by": comment.ended_by,
+            "recorded_at": comment.recorded_at,
+        },
+    )

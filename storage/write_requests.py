@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ivr.domain import AgentLeg, Answer, CallRecord, HangupSide, SurveyStart, SurveyStatus
+from ivr.domain import (
+    AgentLeg,
+    Answer,
+    CallRecord,
+    Comment,
+    HangupSide,
+    SurveyStart,
+    SurveyStatus,
+)
 
 
 @dataclass(slots=True)
@@ -53,6 +61,13 @@ class FinishSurvey:
 
 
 @dataclass(slots=True)
+class SaveComment:
+    survey_id: int
+    comment: Comment
+    linkedid: str = "-"
+
+
+@dataclass(slots=True)
 class Flush:
     """Resolved once every write queued before it is committed or spooled."""
 
@@ -61,7 +76,7 @@ class Flush:
     )
 
 
-Write = SaveCall | BeginSurvey | SaveAnswer | FinishSurvey
+Write = SaveCall | BeginSurvey | SaveAnswer | FinishSurvey | SaveComment
 Request = Write | Flush
 
 
@@ -187,6 +202,18 @@ def encode(write: Write) -> dict[str, Any]:
             "attempts": answer.attempts,
             "answered_at": _time(answer.answered_at),
         }
+    if isinstance(write, SaveComment):
+        comment = write.comment
+        return {
+            "op": "comment",
+            "linkedid": write.linkedid,
+            "survey_id": write.survey_id,
+            "file": comment.file,
+            "format": comment.format,
+            "duration_seconds": comment.duration_seconds,
+            "ended_by": comment.ended_by,
+            "recorded_at": _time(comment.recorded_at),
+        }
     return {
         "op": "finish",
         "linkedid": write.linkedid,
@@ -236,6 +263,18 @@ def decode(data: dict[str, Any]) -> Write:
             survey_id=int(data["survey_id"]),
             status=SurveyStatus(data["status"]),
             finished_at=_parse_time(data["finished_at"]),
+            linkedid=str(data["linkedid"]),
+        )
+    if op == "comment":
+        return SaveComment(
+            survey_id=int(data["survey_id"]),
+            comment=Comment(
+                file=str(data["file"]),
+                format=str(data["format"]),
+                duration_seconds=float(data["duration_seconds"]),
+                ended_by=str(data["ended_by"]),
+                recorded_at=_parse_time(data["recorded_at"]),
+            ),
             linkedid=str(data["linkedid"]),
         )
     raise ValueError(f"unknown spooled write {op!r}")

@@ -40,7 +40,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ivr.domain import Answer, CallRecord, SurveyStart, SurveyStatus
+from ivr.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
 from storage import upserts
 from storage.database import describe_error
 from storage.spool import Spool
@@ -51,6 +51,7 @@ from storage.write_requests import (
     Request,
     SaveAnswer,
     SaveCall,
+    SaveComment,
     Write,
     decode,
     encode,
@@ -155,6 +156,9 @@ class GroupCommitWriter:
 
     async def save_answer(self, survey_id: int, answer: Answer) -> None:
         await self._put(SaveAnswer(survey_id, answer, self._linkedids.get(survey_id, "-")))
+
+    async def save_comment(self, survey_id: int, comment: Comment) -> None:
+        await self._put(SaveComment(survey_id, comment, self._linkedids.get(survey_id, "-")))
 
     async def finish_survey(
         self, survey_id: int, status: SurveyStatus, finished_at: datetime
@@ -333,6 +337,10 @@ class GroupCommitWriter:
                 real = self._real_id(write.survey_id, fresh)
                 if real is not None:
                     answers.append(upserts.answer_row(real, write.answer))
+            elif isinstance(write, SaveComment):
+                real = self._real_id(write.survey_id, fresh)
+                if real is not None:
+                    await upserts.save_comment(connection, real, write.comment)
             else:
                 real = self._real_id(write.survey_id, fresh)
                 if real is not None:
@@ -456,6 +464,8 @@ def _describe(write: Write) -> str:
     if isinstance(write, SaveAnswer):
         answer = write.answer
         return f"the {answer.question!r} answer ({answer.value}) of survey {write.survey_id}"
+    if isinstance(write, SaveComment):
+        return f"the recorded comment {write.comment.file!r} of survey {write.survey_id}"
     return f"the status {write.status.value} of survey {write.survey_id}"
 
 

@@ -481,13 +481,11 @@ class AgiSession:
             if len(args) < 4:
                 raise Usage
             timeout = _int_arg(args[3])
-            beep = (
-                self._prompts.duration("beep")
-                if any(a.upper() == "BEEP" for a in args[4:])
-                else 0.0
-            )
+            beep = self._prompts.duration("beep") if _record_beeps(args) else 0.0
             escapes = args[2]
-            return lambda: keypad.record_file(start, beep, escapes, timeout)
+            silence = _record_silence(args)
+            keypad.take_turn(start)
+            return lambda: keypad.record_file(start, beep, escapes, timeout, silence)
         if name == "EXEC" and args and not self._dead:
             return self._exec_plan(args[0].lower(), args[1] if len(args) > 1 else "", start)
         return None
@@ -545,6 +543,25 @@ class AgiSession:
         except TimeoutError:
             return False
         return True
+
+
+def _record_beeps(args: Sequence[str]) -> bool:
+    """res_agi: a 5th argument that is neither a sample offset nor `x=y`, or any
+    6th argument without `=`, plays the beep (RECORD FILE f wav "#" 10000 0 BEEP)."""
+    if len(args) > 4 and not args[4].lstrip("-").isdigit() and "=" not in args[4]:
+        return True
+    return len(args) > 5 and "=" not in args[5]
+
+
+def _record_silence(args: Sequence[str]) -> int:
+    """Seconds of `s=N` among the 5th to 7th arguments (res_agi's strchr for 's'), 0 if none."""
+    for arg in args[4:7]:
+        found = arg.find("s")
+        if found >= 0:
+            text = arg[found:]
+            digits = text[2:]
+            return int(digits) if text.startswith("s=") and digits.isdigit() else 0
+    return 0
 
 
 async def connect(

@@ -62,12 +62,15 @@ class Keypad:
         self.keys: list[Key] = []
         self.hangup_at: float | None = None
         self.scheduled: list[Key] = []
+        self.speech_end: float | None = None
 
     def take_turn(self, start: float) -> None:
         """A prompt that accepts keys started at `start`: the caller acts on it."""
+        self.speech_end = None
         if not self._turns:
             return
         turn = self._turns.pop(0)
+        self.speech_end = None if turn.speech is None else start + turn.speech
         for press in turn.presses:
             for index, digit in enumerate(press.keys):
                 key = Key(start + press.at + index * press.gap, digit)
@@ -150,9 +153,22 @@ class Keypad:
             return Outcome(hangup, "200 result=-1", hung_up=True)
         return Outcome(deadline, f"200 result={digits} (timeout)")
 
-    def record_file(self, start: float, beep: float, escapes: str, timeout_ms: int) -> Outcome:
+    def record_file(
+        self, start: float, beep: float, escapes: str, timeout_ms: int, silence: int = 0
+    ) -> Outcome:
+        """res_agi's handle_recordfile: the beep, then audio until an escape
+        digit (rewound 200 ms), a hang-up, `timeout_ms`, or (`silence` > 0) that
+        many seconds of silence, after which the file is cut back to keep one
+        second of it (`ast_stream_rewind(fs, silence - 1000)`)."""
         audio = start + beep
         end = math.inf if timeout_ms < 0 else audio + timeout_ms / 1000
+        quiet_from = None
+        if silence > 0 and self.speech_end is not None:
+            quiet_from = max(audio, self.speech_end)
+            if quiet_from + silence < end:
+                end = quiet_from + silence
+            else:
+                quiet_from = None
         hangup = self._hangup_before(end)
         for key in self._window(audio, end if hangup is None else hangup):
             if key.digit in escapes:
@@ -161,6 +177,9 @@ class Keypad:
         if hangup is not None:
             position = samples(max(0.0, hangup - audio))
             return Outcome(hangup, f"200 result=-1 (hangup) endpos={position}", -1, "Failure", True)
+        if quiet_from is not None:
+            kept = samples(min(quiet_from - audio + 1.0, end - audio))
+            return Outcome(end, f"200 result=0 (timeout) endpos={kept}")
         return Outcome(end, f"200 result=0 (timeout) endpos={samples(timeout_ms / 1000)}")
 
     def playback(self, start: float, duration: float) -> Outcome:

@@ -80,10 +80,16 @@ class Press:
 
 @dataclass(frozen=True)
 class Turn:
-    """What the caller does from the moment one prompt starts (see `CallPlan.survey`)."""
+    """What the caller does from the moment one prompt starts (see `CallPlan.survey`).
+
+    `speech` is for a RECORD FILE turn: the caller talks that many seconds from
+    the command's start, then is silent (what `s=` silence detection hears).
+    None means sound throughout, like the lab's Music-on-Hold caller.
+    """
 
     presses: tuple[Press, ...] = ()
     hangup_at: float | None = None
+    speech: float | None = None
 
     @classmethod
     def keys(cls, keys: str, at: float = 0.05, gap: float = 0.15) -> Turn:
@@ -96,6 +102,11 @@ class Turn:
     @classmethod
     def hangup(cls, at: float = 0.05) -> Turn:
         return cls(hangup_at=at)
+
+    @classmethod
+    def speaks(cls, seconds: float) -> Turn:
+        """Talks `seconds` into a recording, then falls silent."""
+        return cls(speech=seconds)
 
 
 class Flow(enum.StrEnum):
@@ -123,7 +134,7 @@ class CallPlan:
     """One call, from the caller dialling in to the last AMI event.
 
     `survey` is consumed one `Turn` per prompt that accepts keys (STREAM FILE
-    with escape digits, GET DATA); after the last turn the caller is silent
+    with escape digits, GET DATA, RECORD FILE); after the last turn the caller is silent
     and stays on the line. `agi_args` None means `${CHANNEL(linkedid)}`, as in
     the transfer captures. `agents[0]` answers first; transfers go to `agents[1]`.
     """

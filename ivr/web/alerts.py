@@ -33,6 +33,7 @@ from yarl import URL
 from ivr.config import AlertsConfig
 from ivr.domain import Answer, CallRecord, SurveyStatus
 from ivr.nps import Category, classify
+from ivr.questions import NPS_QUESTIONS
 from ivr.web.metrics import AlertCounts
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,11 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def is_detractor_survey(answers: Sequence[Answer]) -> bool:
+    """Only the NPS questions make a detractor: a CSAT of 1 is not an NPS score."""
     return any(
-        answer.value is not None and classify(answer.value) is Category.DETRACTOR
+        answer.question in NPS_QUESTIONS
+        and answer.value is not None
+        and classify(answer.value) is Category.DETRACTOR
         for answer in answers
     )
 

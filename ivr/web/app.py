@@ -22,10 +22,10 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ivr.config import WebConfig
-from ivr.ports import ReportReader, ReportsUnavailable, ServiceMetrics
+from ivr.ports import RecordingLookup, ReportReader, ReportsUnavailable, ServiceMetrics
 from ivr.web import metrics as prometheus
 from ivr.web import openapi, pages, spec, views
-from ivr.web.auth import Authenticator, Principal
+from ivr.web.auth import ADMIN, Authenticator, Principal
 from ivr.web.metrics import AlertCounts
 from ivr.web.params import BadRequest, parse
 from ivr.web.style import STYLESHEET
@@ -33,12 +33,14 @@ from ivr.web.style import STYLESHEET
 log = logging.getLogger(__name__)
 
 CSV_PAGE = 2000
+AUDIO_TYPES = {".wav": "audio/wav", ".gsm": "audio/x-gsm", ".ulaw": "audio/basic"}
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/login", "/api/openapi.json", "/static/style.css"})
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; "
+        "form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
 }
@@ -55,6 +57,7 @@ AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 ALERTS: web.AppKey[AlertSource | None] = web.AppKey("alerts")
 TODAY: web.AppKey[Callable[[], date]] = web.AppKey("today")
 REFRESH: web.AppKey[bool] = web.AppKey("refresh")
+RECORDINGS: web.AppKey[RecordingLookup | None] = web.AppKey("recordings")
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -145,6 +148,7 @@ def context(request: web.Request) -> views.Request:
         settings=request.app[SETTINGS],
         principal=request[PRINCIPAL],
         today=request.app[TODAY](),
+        recordings=request.app[RECORDINGS],
     )
 
 
@@ -190,6 +194,20 @@ async def _responses_csv(request: web.Request) -> web.StreamResponse:
             return response
     await response.write_eof()
     return response
+
+
+async def _recording(request: web.Request) -> web.StreamResponse:
+    """A recorded comment, by survey id; admins only (a caller's voice is not masked)."""
+    if request[PRINCIPAL].role != ADMIN:
+        raise web.HTTPForbidden(text="only admins may listen to recorded comments")
+    recordings = request.app[RECORDINGS]
+    path = None
+    if recordings is not None:
+        path = await recordings.path_of(int(request.match_info["survey_id"]))
+    if path is None:
+        raise web.HTTPNotFound(text="no recording of this survey is readable here")
+    content_type = AUDIO_TYPES.get(path.suffix, "application/octet-stream")
+    return web.FileResponse(path, headers={"Content-Type": content_type})
 
 
 async def _healthz(request: web.Request) -> web.StreamResponse:
@@ -312,6 +330,7 @@ def create_app(
     alerts: AlertSource | None = None,
     today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     refresh_rollups: bool = True,
+    recordings: RecordingLookup | None = None,
 ) -> web.Application:
     """The whole web application; `refresh_rollups` False leaves the rollups to
     someone else (tests that compare the raw and rolled-up paths, the benchmark)."""
@@ -322,6 +341,7 @@ def create_app(
     app[ALERTS] = alerts
     app[TODAY] = today
     app[REFRESH] = refresh_rollups
+    app[RECORDINGS] = recordings
     app[AUTHENTICATOR] = Authenticator(settings)
     app.cleanup_ctx.append(_rollups)
     app.on_response_prepare.append(_security_headers)
@@ -342,6 +362,7 @@ def create_app(
                 endpoint.path, _report(endpoint, report_views[endpoint.path]), allow_head=False
             )
     app.router.add_get("/api/openapi.json", _openapi, allow_head=False)
+    app.router.add_get(r"/recordings/{survey_id:\d{1,18}}", _recording)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics, allow_head=False)
     app.router.add_get("/static/style.css", _stylesheet)
@@ -369,6 +390,7 @@ class WebServer:
         alerts: AlertSource | None = None,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         refresh_rollups: bool = True,
+        recordings: RecordingLookup | None = None,
     ) -> None:
         self._settings = settings
         self.app = create_app(
@@ -378,6 +400,7 @@ class WebServer:
             alerts=alerts,
             today=today,
             refresh_rollups=refresh_rollups,
+            recordings=recordings,
         )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None

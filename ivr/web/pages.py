@@ -485,6 +485,26 @@ Completion rate: completed surveys per eligible call.</p></div>"""
     )
 
 
+async def _playable(context: views.Request, rows: Sequence[views.Document]) -> frozenset[int]:
+    """The recorded comments an admin can play here (the file is readable locally)."""
+    if context.recordings is None or context.principal.masks_callers:
+        return frozenset()
+    with_comment = [row["survey_id"] for row in rows if row.get("comment_file")]
+    return await context.recordings.playable(with_comment) if with_comment else frozenset()
+
+
+def comment_cell(row: views.Document, index: int, playable: frozenset[int]) -> str:
+    """An audio player for admins when the file is here; otherwise just that one exists."""
+    if row.get("comment_seconds") is None:
+        return ""
+    if row["survey_id"] in playable:
+        return (
+            f'<audio controls preload="none" data-metric="detractor-{index}-comment" '
+            f'src="/recordings/{int(row["survey_id"])}"></audio>'
+        )
+    return metric(f"detractor-{index}-comment", "comment recorded")
+
+
 async def agent(context: views.Request, request: web.Request) -> str:
     query = parse(request.query, AGENT_PARAMS)
     name = query.text("name")
@@ -521,6 +541,7 @@ async def agent(context: views.Request, request: web.Request) -> str:
         )
     else:
         comparison = '<p class="muted">No call with both questions answered.</p>'
+    playable = await _playable(context, recent["rows"])
     rows = "".join(
         "<tr>"
         + cell(escape(row["started_at"][:16].replace("T", " ")))
@@ -530,12 +551,13 @@ async def agent(context: views.Request, request: web.Request) -> str:
         + f'<td data-metric="detractor-{index}-agent-score">{score(row["agent_score"])}</td>'
         + f'<td data-metric="detractor-{index}-company-score">{score(row["company_score"])}</td>'
         + cell(escape(row["status"]))
+        + cell(comment_cell(row, index, playable))
         + "</tr>"
         for index, row in enumerate(recent["rows"])
     )
     detractors = (
         f"<table><tr><th>Started (UTC)</th><th>Caller</th><th>Name</th><th>Queue</th>"
-        f"<th>Agent</th><th>Company</th><th>Status</th></tr>{rows}</table>"
+        f"<th>Agent</th><th>Company</th><th>Status</th><th>Comment</th></tr>{rows}</table>"
         if rows
         else '<p class="muted">No detractor in this period.</p>'
     )

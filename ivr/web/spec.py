@@ -390,6 +390,14 @@ SCHEMAS: dict[str, Any] = {
             "talk_seconds": _NULLABLE_INT,
             "agent_score": _NULLABLE_INT,
             "company_score": _NULLABLE_INT,
+            "csat": {**_NULLABLE_INT, "description": "Satisfaction 1-5 (not part of NPS)."},
+            "fcr": {**_NULLABLE_INT, "description": "Resolved on this call: 1 yes, 0 no."},
+            "ces": {**_NULLABLE_INT, "description": "Customer effort 1-7."},
+            "comment_file": {
+                **_NULLABLE_TEXT,
+                "description": "Recorded comment's file stem; null when none or purged.",
+            },
+            "comment_seconds": {**_NULLABLE_NUMBER, "description": "Recorded comment's length."},
         },
     },
 }

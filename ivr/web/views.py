@@ -21,6 +21,7 @@ from ivr.ports import (
     FunnelCounts,
     Grouping,
     Period,
+    RecordingLookup,
     ReportReader,
     Response,
     ResponseFilter,
@@ -52,6 +53,7 @@ class Request:
     settings: WebConfig
     principal: Principal
     today: date
+    recordings: RecordingLookup | None = None
 
 
 def period_json(period: Period) -> dict[str, str]:
@@ -325,6 +327,11 @@ def response_json(row: Response) -> Document:
         "talk_seconds": row.talk_seconds,
         "agent_score": row.agent_score,
         "company_score": row.company_score,
+        "csat": row.csat,
+        "fcr": row.fcr,
+        "ces": row.ces,
+        "comment_file": row.comment_file,
+        "comment_seconds": row.comment_seconds,
     }
 
 

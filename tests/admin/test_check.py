@@ -9,7 +9,6 @@ import re
 import socket
 import wave
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfi
 from ivr.domain import AmiEvent
 from ivr.pbx_config import PbxConfig
 from ivr.prompts import load_catalog
+from ivr.queue_config import QueueSurvey
 from ivr.sim import AmiAccount, CallPlan, SimulatedPbx
 from storage.database import upgrade
 
@@ -359,13 +359,34 @@ PROMPTS = survey_prompt_names(Config())
 
 
 def test_prompt_names_come_from_the_survey_config() -> None:
-    """The six `[survey] prompt_*` names, in order."""
-    expected = tuple(
-        getattr(SurveyConfig(), f.name)
-        for f in fields(SurveyConfig)
-        if f.name.startswith("prompt_")
+    """The six `[survey] prompt_*` names the default survey plays, in order."""
+    survey = SurveyConfig()
+    expected = (
+        survey.prompt_intro,
+        survey.prompt_agent,
+        survey.prompt_company,
+        survey.prompt_invalid,
+        survey.prompt_no_input,
+        survey.prompt_thanks,
     )
     assert expected == PROMPTS
+
+
+def test_prompt_names_include_what_a_queue_asks() -> None:
+    """A queue's intro, questions, invalid-key and comment prompts and menu entries are checked."""
+    config = Config(
+        survey=SurveyConfig(languages="en,es"),
+        queues={"sales": QueueSurvey(questions="csat", comment="all", language_mode="choose")},
+    )
+    expected = (
+        "ivr-survey/intro-general",
+        "ivr-survey/csat-question",
+        "ivr-survey/invalid-key",
+        "ivr-survey/comment",
+        "ivr-survey/language-menu-1",
+        "ivr-survey/language-menu-2",
+    )
+    assert expected == survey_prompt_names(config)[len(PROMPTS) :]
 
 
 def test_all_prompts_present_is_one_ok_line(sounds: Path) -> None:

@@ -54,12 +54,18 @@ def test_catalog_has_every_prompt_in_every_language() -> None:
 
 
 def test_catalog_covers_the_prompts_the_service_plays_by_default() -> None:
-    """Every `[survey] prompt_*` default is a survey prompt of the catalog, and nothing else is."""
+    """Every `[survey] prompt_*` default is a survey prompt of the catalog, and nothing else is.
+
+    The language menu's default is a stem: one entry per language position, 1 to 5
+    (the five languages the catalog ships).
+    """
+    survey = SurveyConfig()
     defaults = {
-        getattr(SurveyConfig(), f.name)
+        getattr(survey, f.name)
         for f in fields(SurveyConfig)
-        if f.name.startswith("prompt_")
+        if f.name.startswith("prompt_") and f.name != "prompt_language_menu"
     }
+    defaults |= {f"{survey.prompt_language_menu}-{n}" for n in range(1, 6)}
     assert defaults == {p.name for p in load_catalog().used_by("survey")}
 
 

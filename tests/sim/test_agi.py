@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
+
 from ivr.sim import CallPlan, Flow, Press, Turn
+from ivr.sim.agi import _record_beeps, _record_silence
 from ivr.sim.transcript import ami_events, read_agi
 from tests.sim.conftest import AgiFactory, PbxFactory
 from tests.sim.helpers import (
@@ -405,3 +408,18 @@ async def test_restart_during_get_data_matches_the_capture(
         result.agi_closed_by_service,
     )
     assert moment == between(messages, command, command)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["f", "wav", '"#"', "1000", "0", "BEEP", "s=3"], (True, 3)),
+        (["f", "wav", '"#"', "1000", "BEEP", "s=5"], (True, 5)),
+        (["f", "wav", '"#"', "1000", "0"], (False, 0)),
+        (["f", "wav", '"#"', "1000", "s=2"], (False, 2)),
+        (["f", "wav", '"#"', "1000"], (False, 0)),
+    ],
+)
+def test_record_file_arguments_follow_res_agi(args: list[str], expected: tuple[bool, int]) -> None:
+    """Beep: a non-offset 5th argument or any 6th without `=`; silence: `s=N` in 5th-7th."""
+    assert expected == (_record_beeps(args), _record_silence(args))

@@ -116,3 +116,38 @@ def test_a_hung_up_get_data_never_returns_digits(
     outcome = keypad.get_data(0.0, 0.5, 1000, 3)
     assert outcome.hung_up == (outcome.reply == "200 result=-1")
     assert outcome.at <= max(hangup, 0.0) + 1e-9 or not outcome.hung_up
+
+
+def test_record_file_ends_on_silence_keeping_one_second_of_it() -> None:
+    """`s=3`: 3 s of silence after the speech end it, the file cut back to keep 1 s of it.
+
+    The caller talks until 2.0 s after the command started, 1.5 s after the beep.
+    """
+    keypad = Keypad([Turn.speaks(2.0)])
+    keypad.take_turn(0.0)
+    expected = Outcome(2.0 + 3.0, "200 result=0 (timeout) endpos=20000")
+    assert expected == keypad.record_file(0.0, 0.5, "#", 60000, silence=3)
+
+
+def test_record_file_without_silence_detection_ignores_the_pause() -> None:
+    """No `s=`: only the time limit, a key or a hang-up ends the recording."""
+    keypad = Keypad([Turn.speaks(0.5)])
+    keypad.take_turn(0.0)
+    expected = Outcome(2.0, "200 result=0 (timeout) endpos=16000")
+    assert expected == keypad.record_file(0.0, 0.0, "#", 2000)
+
+
+def test_record_file_cut_by_a_hang_up_reports_what_was_recorded() -> None:
+    """`(hangup) endpos=` counts the samples written before the caller left."""
+    keypad = Keypad([Turn.hangup(at=1.75)])
+    keypad.take_turn(0.0)
+    expected = Outcome(1.75, "200 result=-1 (hangup) endpos=10000", -1, "Failure", True)
+    assert expected == keypad.record_file(0.0, 0.5, "#", 60000, silence=3)
+
+
+def test_record_file_keys_are_timed_from_the_command_start() -> None:
+    """A RECORD FILE takes the caller's next turn like any prompt that accepts keys."""
+    keypad = Keypad([Turn.keys("#", at=1.7)])
+    keypad.take_turn(0.0)
+    expected = Outcome(1.7, "200 result=35 (dtmf) endpos=8000")
+    assert expected == keypad.record_file(0.0, 0.5, "#", 60000, silence=3)

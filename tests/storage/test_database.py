@@ -35,6 +35,7 @@ TABLES = {
     "surveys",
     "answers",
     "optouts",
+    "comments",
     "report_nps_daily",
     "report_duration_daily",
     "report_funnel_daily",

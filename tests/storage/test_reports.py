@@ -264,9 +264,10 @@ def test_csv_has_a_header_of_field_names_and_plain_cells() -> None:
     expected = (
         "pbx,linkedid,caller_number,caller_name,queue,agent_name,agent_interface,agents,"
         "hold_seconds,talk_seconds,ended_by,agent_score,company_score,agent_attempts,"
-        "company_attempts,status,partial,started_at,finished_at\r\n"
+        "company_attempts,status,partial,started_at,finished_at,"
+        "csat,fcr,ces,comment_file,comment_seconds\r\n"
         "pbx-lab,1741000000.1,1234,Ada,sales,Agent Two,PJSIP/1002,Agent One > Agent Two,"
-        "12,60,caller,9,,1,2,completed,false,2025-03-03T09:00:00+00:00,\r\n"
+        "12,60,caller,9,,1,2,completed,false,2025-03-03T09:00:00+00:00,,,,,,\r\n"
     )
 
     assert expected == rows_to_csv([export_row()])
@@ -317,6 +318,11 @@ def test_json_keeps_types_unicode_and_iso_timestamps() -> None:
             "partial": False,
             "started_at": "2025-03-03T09:00:00+00:00",
             "finished_at": "2025-03-03T09:01:30+00:00",
+            "csat": None,
+            "fcr": None,
+            "ces": None,
+            "comment_file": None,
+            "comment_seconds": None,
         }
     ] == document
     assert "Ñandú Петров" in rows_to_json([row])
