@@ -90,7 +90,9 @@ async def purge_command(config: Config, days: int | None) -> int:
     before = datetime.now(UTC) - timedelta(days=keep_days)
 
     async def run(sessions: async_sessionmaker[AsyncSession]) -> int:
-        for what, count in await purge(sessions, before):
+        for what, count in await purge(
+            sessions, before, recordings_dir=config.survey.recordings_dir
+        ):
             print(f"purged {what} of {count} calls started before {before:%Y-%m-%d %H:%M} UTC")
         return EXIT_OK
 

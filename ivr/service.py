@@ -158,7 +158,9 @@ class Service:
         privacy = self.config.privacy
         if privacy.retention_days > 0:
             purging = purge_periodically(
-                lambda before: purge(sessions, before),
+                lambda before: purge(
+                    sessions, before, recordings_dir=self.config.survey.recordings_dir
+                ),
                 retention_days=privacy.retention_days,
                 interval_hours=privacy.purge_interval_hours,
                 clock=self._now,

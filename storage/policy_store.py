@@ -22,6 +22,7 @@ from ivr.domain import CallRecord
 from ivr.policy import PolicyHistory
 from storage.database import database_errors
 from storage.models import Call, OptOut, Survey
+from storage.recordings import purge_recordings
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +150,14 @@ PURGE_STEPS: tuple[PurgeStep, ...] = (PurgeStep("caller numbers and names", purg
 
 
 async def purge(
-    sessions: async_sessionmaker[AsyncSession], before: datetime
+    sessions: async_sessionmaker[AsyncSession], before: datetime, *, recordings_dir: str = ""
 ) -> list[tuple[str, int]]:
-    """Run every purge step; (what, rows changed) for each."""
-    return [(step.what, await step.run(sessions, before)) for step in PURGE_STEPS]
+    """Run every purge step, then the recorded comments; (what, count) for each.
+
+    Recordings are files as well as rows (storage/recordings.py): the files go
+    where `recordings_dir` is visible from here, the links to them always.
+    """
+    done = [(step.what, await step.run(sessions, before)) for step in PURGE_STEPS]
+    recordings = await purge_recordings(sessions, before=before, recordings_dir=recordings_dir)
+    done.append(("recorded comments", recordings.cleared))
+    return done

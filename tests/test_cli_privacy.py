@@ -109,6 +109,7 @@ def test_purge_clears_numbers_older_than_the_days_given(
     bad_days = lines("purge", "--days", "0", cwd=tmp_path, env=database)
     assert 0 == by_config[0]
     assert by_config[1][0].startswith("nothing purged: [privacy] retention_days is 0")
-    assert (0, 1) == (by_days[0], len(by_days[1]))
+    assert (0, 2) == (by_days[0], len(by_days[1]))
     assert by_days[1][0].startswith("purged caller numbers and names of 1 calls started before")
+    assert by_days[1][1].startswith("purged recorded comments of 0 calls started before")
     assert (2, True) == (bad_days[0], "is not a whole number of days >= 1" in bad_days[2][-1])

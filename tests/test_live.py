@@ -8,6 +8,7 @@ import pytest
 
 from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, LogConfig, SurveyConfig
 from ivr.live import ReloadReport, live_settings, reload_report
+from ivr.queue_config import QueueSurvey
 
 START = Config()
 
@@ -64,12 +65,24 @@ def test_reload_report_never_carries_a_value() -> None:
 
 
 def test_live_settings_carry_the_survey_as_configured() -> None:
-    """Prompts and timeouts from [survey] become the spec a new call runs with."""
-    spec = live_settings(
-        with_section(START, survey=SurveyConfig(prompt_company="c/q", answer_timeout=2.5))
-    ).survey
+    """Prompts and timeouts from [survey] become the spec a new call (of a queue with
+    no table of its own) runs with."""
+    spec = (
+        live_settings(
+            with_section(START, survey=SurveyConfig(prompt_company="c/q", answer_timeout=2.5))
+        )
+        .planner.plan(None)
+        .spec
+    )
     assert ("agent-question", "c/q", 2.5) == (
         spec.questions[0].prompt.rsplit("/", 1)[1],
         spec.questions[1].prompt,
         spec.answer_timeout,
     )
+
+
+def test_a_changed_queue_table_is_applied_live_and_named_by_its_section() -> None:
+    """[queues.<name>] is a family of tables: a reload names it once and applies it."""
+    changed = dataclasses.replace(START, queues={"sales": QueueSurvey(questions="csat")})
+    report = reload_report(START, START, changed)
+    assert (("queues",), ()) == (report.applied, report.need_restart)

@@ -156,8 +156,8 @@ async def test_purge_clears_old_numbers_and_names_but_keeps_the_caller_key(
     old = await repository.get_call(PBX, "4.1")
     new = await repository.get_call(PBX, "4.2")
 
-    assert [("caller numbers and names", 1)] == first
-    assert [("caller numbers and names", 0)] == second
+    assert [("caller numbers and names", 1), ("recorded comments", 0)] == first
+    assert [("caller numbers and names", 0), ("recorded comments", 0)] == second
     assert old is not None
     assert new is not None
     assert (None, None, KEY) == (old.caller_number, old.caller_name, old.caller_key)

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from ivr.domain import SurveyStatus
+from ivr.domain import Comment, SurveyStatus
 from storage.spool import Spool, SpoolError, linkedid_in, spool_path
 from storage.write_requests import (
     BeginSurvey,
     FinishSurvey,
     SaveAnswer,
     SaveCall,
+    SaveComment,
     Write,
     decode,
     encode,
@@ -64,8 +65,11 @@ def test_clear_removes_the_file_and_resets_the_depth(tmp_path: Path) -> None:
         SaveAnswer(-17, answer("agent", None, attempts=3), "1741000000.1"),
         SaveAnswer(12, answer("company", 0), "1741000000.1"),
         FinishSurvey(12, SurveyStatus.PARTIAL, at(180), "1741000000.1"),
+        SaveComment(
+            -17, Comment("pbx1-1741000000.1", "wav", 7.25, "dtmf", at(170)), "1741000000.1"
+        ),
     ],
-    ids=["call", "begin", "unanswered", "score 0", "finish"],
+    ids=["call", "begin", "unanswered", "score 0", "finish", "comment"],
 )
 def test_every_write_survives_the_round_trip_through_a_spool_line(write: Write) -> None:
     """What is spooled is exactly what is replayed."""

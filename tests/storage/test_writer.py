@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.domain import HangupSide, SurveyStatus
+from ivr.domain import Comment, HangupSide, SurveyStatus
 from ivr.ports import SurveyRepository
 from storage.database import create_engine, session_factory
 from storage.repository import SqlSurveyRepository
@@ -117,6 +117,24 @@ async def test_writes_of_one_survey_keep_their_order(
         SurveyStatus.COMPLETED,
     )
     assert expected == (stored.answers, stored.status)
+
+
+async def test_a_recorded_comment_is_written_once_with_its_survey(
+    writer: GroupCommitWriter, reader: SqlSurveyRepository
+) -> None:
+    """The comment goes through the same queue as the answers; a replayed
+    second one for the same survey is ignored."""
+    record = call("1741000000.77")
+    survey_id = await writer.begin_survey(record, start(record))
+    assert survey_id is not None
+    comment = Comment("pbx1-1741000000.77", "wav", 4.5, "dtmf", at(190))
+    await writer.save_comment(survey_id, comment)
+    await writer.save_comment(survey_id, Comment("other", "wav", 1.0, "timeout", at(195)))
+    await writer.flush()
+
+    stored = await reader.get_survey(PBX, "1741000000.77")
+    assert stored is not None
+    assert comment == stored.comment
 
 
 async def test_a_repeated_begin_gets_none_even_within_one_batch(
