@@ -107,7 +107,7 @@ class Service:
             privacy=self._privacy,
             remembered=self._optouts,
             history=policy_store,
-            recorder=self.repository,
+            recorder=writer,
             background=self.background,
             clock=self._now,
         )

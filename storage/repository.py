@@ -118,23 +118,12 @@ class SqlSurveyRepository:
             await upserts.finish_survey(session, survey_id, status, finished_at)
 
     async def record_decision(self, call: CallRecord, decision: str) -> None:
-        """Merge the call (it may not be stored yet) and set its policy decision.
-
-        A later request for the same call replaces the decision, except that
-        'eligible' stays: a survey that began keeps counting in the funnel.
-        `save_call` never writes the decision, so the AMI path cannot erase it.
-        """
+        """See `upserts.record_decision`."""
         async with (
             database_errors(f"record the policy decision of call {call.linkedid}"),
             self._writing() as session,
         ):
-            call_id = await upserts.merge_call(session, call)
-            stays = Call.policy_decision == "eligible"
-            await session.execute(
-                sa.update(Call)
-                .where(Call.id == call_id)
-                .values(policy_decision=sa.case((stays, Call.policy_decision), else_=decision))
-            )
+            await upserts.record_decision(session, call, decision)
 
     async def save_comment(self, survey_id: int, comment: Comment) -> None:
         """Store the survey's recorded comment; a second one for a survey is ignored."""

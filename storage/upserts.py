@@ -432,3 +432,20 @@ async def save_comment(executor: Executor, survey_id: int, comment: Comment) -> 
             "recorded_at": comment.recorded_at,
         },
     )
+
+
+async def record_decision(executor: Executor, call: CallRecord, decision: str) -> None:
+    """Merge the call (it may not be stored yet) and set its policy decision.
+
+    A later request for the same call replaces the decision, except that
+    'eligible' stays: a survey that began keeps counting in the funnel.
+    `merge_call` never writes the decision, so the AMI path cannot erase it.
+    """
+    call_id = await merge_call(executor, call)
+    calls = _table(Call)
+    stays = calls.c.policy_decision == "eligible"
+    await executor.execute(
+        sa.update(calls)
+        .where(calls.c.id == call_id)
+        .values(policy_decision=sa.case((stays, calls.c.policy_decision), else_=decision))
+    )

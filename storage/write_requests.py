@@ -68,6 +68,16 @@ class SaveComment:
 
 
 @dataclass(slots=True)
+class RecordDecision:
+    call: CallRecord
+    decision: str
+
+    @property
+    def linkedid(self) -> str:
+        return self.call.linkedid
+
+
+@dataclass(slots=True)
 class Flush:
     """Resolved once every write queued before it is committed or spooled."""
 
@@ -76,7 +86,7 @@ class Flush:
     )
 
 
-Write = SaveCall | BeginSurvey | SaveAnswer | FinishSurvey | SaveComment
+Write = SaveCall | BeginSurvey | SaveAnswer | FinishSurvey | SaveComment | RecordDecision
 Request = Write | Flush
 
 
@@ -202,6 +212,13 @@ def encode(write: Write) -> dict[str, Any]:
             "attempts": answer.attempts,
             "answered_at": _time(answer.answered_at),
         }
+    if isinstance(write, RecordDecision):
+        return {
+            "op": "decision",
+            "linkedid": write.linkedid,
+            "call": _call(write.call),
+            "decision": write.decision,
+        }
     if isinstance(write, SaveComment):
         comment = write.comment
         return {
@@ -265,6 +282,8 @@ def decode(data: dict[str, Any]) -> Write:
             finished_at=_parse_time(data["finished_at"]),
             linkedid=str(data["linkedid"]),
         )
+    if op == "decision":
+        return RecordDecision(_parse_call(data["call"]), str(data["decision"]))
     if op == "comment":
         return SaveComment(
             survey_id=int(data["survey_id"]),

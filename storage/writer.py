@@ -48,6 +48,7 @@ from storage.write_requests import (
     BeginSurvey,
     FinishSurvey,
     Flush,
+    RecordDecision,
     Request,
     SaveAnswer,
     SaveCall,
@@ -156,6 +157,10 @@ class GroupCommitWriter:
 
     async def save_answer(self, survey_id: int, answer: Answer) -> None:
         await self._put(SaveAnswer(survey_id, answer, self._linkedids.get(survey_id, "-")))
+
+    async def record_decision(self, call: CallRecord, decision: str) -> None:
+        """The survey policy's decision on the call (ivr/screening.py)."""
+        await self._put(RecordDecision(call, decision))
 
     async def save_comment(self, survey_id: int, comment: Comment) -> None:
         await self._put(SaveComment(survey_id, comment, self._linkedids.get(survey_id, "-")))
@@ -326,6 +331,8 @@ class GroupCommitWriter:
                 answers = []
             if isinstance(write, SaveCall):
                 await upserts.merge_call(connection, write.call)
+            elif isinstance(write, RecordDecision):
+                await upserts.record_decision(connection, write.call, write.decision)
             elif isinstance(write, BeginSurvey):
                 survey_id = await upserts.begin_survey(
                     connection, write.call, write.start, adopt_own=replaying
@@ -464,6 +471,8 @@ def _describe(write: Write) -> str:
     if isinstance(write, SaveAnswer):
         answer = write.answer
         return f"the {answer.question!r} answer ({answer.value}) of survey {write.survey_id}"
+    if isinstance(write, RecordDecision):
+        return f"the policy decision {write.decision!r}"
     if isinstance(write, SaveComment):
         return f"the recorded comment {write.comment.file!r} of survey {write.survey_id}"
     return f"the status {write.status.value} of survey {write.survey_id}"

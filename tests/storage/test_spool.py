@@ -14,6 +14,7 @@ from storage.spool import Spool, SpoolError, linkedid_in, spool_path
 from storage.write_requests import (
     BeginSurvey,
     FinishSurvey,
+    RecordDecision,
     SaveAnswer,
     SaveCall,
     SaveComment,
@@ -68,8 +69,9 @@ def test_clear_removes_the_file_and_resets_the_depth(tmp_path: Path) -> None:
         SaveComment(
             -17, Comment("pbx1-1741000000.1", "wav", 7.25, "dtmf", at(170)), "1741000000.1"
         ),
+        RecordDecision(call(caller_key="15550001111"), "cooldown"),
     ],
-    ids=["call", "begin", "unanswered", "score 0", "finish", "comment"],
+    ids=["call", "begin", "unanswered", "score 0", "finish", "comment", "decision"],
 )
 def test_every_write_survives_the_round_trip_through_a_spool_line(write: Write) -> None:
     """What is spooled is exactly what is replayed."""

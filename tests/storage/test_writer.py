@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.domain import Comment, HangupSide, SurveyStatus
 from ivr.ports import SurveyRepository
 from storage.database import create_engine, session_factory
+from storage.models import Call
 from storage.repository import SqlSurveyRepository
 from storage.spool import Spool
 from storage.write_requests import BeginSurvey, FinishSurvey, SaveAnswer, encode
@@ -135,6 +136,29 @@ async def test_a_recorded_comment_is_written_once_with_its_survey(
     stored = await reader.get_survey(PBX, "1741000000.77")
     assert stored is not None
     assert comment == stored.comment
+
+
+async def test_policy_decisions_go_through_the_queue_and_eligible_stays(
+    writer: GroupCommitWriter, engine: AsyncEngine
+) -> None:
+    """A decision creates the call row if needed; a later refusal (an agent's
+    leg reaching the survey) does not undo a call already decided eligible."""
+    await writer.record_decision(call("1741000000.81"), "cooldown")
+    await writer.record_decision(call("1741000000.82"), "eligible")
+    await writer.record_decision(call("1741000000.82"), "agent_leg")
+    await writer.flush()
+
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                sa.select(Call.linkedid, Call.policy_decision)
+                .where(Call.linkedid.in_(["1741000000.81", "1741000000.82"]))
+                .order_by(Call.linkedid)
+            )
+        ).all()
+    assert [("1741000000.81", "cooldown"), ("1741000000.82", "eligible")] == [
+        tuple(row) for row in rows
+    ]
 
 
 async def test_a_repeated_begin_gets_none_even_within_one_batch(
