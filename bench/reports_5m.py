@@ -320,6 +320,9 @@ async def main() -> int:
         print(f"  {time.perf_counter() - started:7.1f} s  in all")
     else:
         await upgrade(url)
+        # A migration may have rewritten rows (0004 stamps every call's policy
+        # decision); until vacuumed, index-only scans fetch the heap for them.
+        await autocommit(url, "VACUUM ANALYZE")
         print(f"reusing {DATABASE} with {stored:,} surveys")
     ok = True
     try:

@@ -881,15 +881,20 @@ class SqlReportReader:
                     _midnight(filters.period.first),
                     _midnight(filters.period.last + timedelta(days=1)),
                 ),
-                sa.or_(
-                    agent_answer.value.is_not(None),
-                    company_answer.value.is_not(None),
-                    other_answered(Survey),
-                ),
             )
             .order_by(Survey.started_at.desc(), Survey.id.desc())
             .limit(limit + 1)
         )
+        if filters.min_score is None and filters.max_score is None:
+            # A score range already keeps only surveys with an NPS answer; the
+            # EXISTS over the other answers would only cost a probe per row.
+            statement = statement.where(
+                sa.or_(
+                    agent_answer.value.is_not(None),
+                    company_answer.value.is_not(None),
+                    other_answered(Survey),
+                )
+            )
         if filters.agent is not None and agent_first:
             chosen = self._agent_calls(filters)
             statement = statement.join(chosen, chosen.c.id == Survey.call_id)
