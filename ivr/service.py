@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections import Counter
@@ -51,8 +52,24 @@ __all__ = ["Counters", "Service"]
 
 # At stop, how long the writes and alerts left after the last survey may take.
 FLUSH_SECONDS = 5.0
+# Allocations between collections of the youngest generation (CPython: 700).
+GC_YOUNG_THRESHOLD = 50_000
 # How often the opt-out list used while the database is unreachable is re-read.
 OPTOUT_REFRESH_SECONDS = 60.0
+
+
+def _collect_garbage_less_often() -> None:
+    """Keep the garbage collector from stalling every caller at once.
+
+    With CPython's default threshold (a collection every 700 allocations) and
+    a thousand calls tracked, collections of the older generations walk
+    hundreds of thousands of live objects and stop the event loop for 50 to
+    150 ms, which every caller hears as a gap (bench/agi_concurrency.py, 1000
+    calls: p99 turnaround 50-1500 ms before, 23-32 ms after). Objects alive
+    once the service has started are frozen out of collections altogether.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
 
 
 class Service:
@@ -175,6 +192,7 @@ class Service:
             recordings=SqlRecordings(sessions, self.config.survey.recordings_dir),
         )
         await self.web.start()
+        _collect_garbage_less_often()
 
     async def _remember_optouts(self, store: SqlPolicyStore) -> None:
         entries = await store.optouts()
