@@ -62,6 +62,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_MAX_PENDING = 50_000
+# Other writes that may share a batch with survey starts. A start moves ahead of
+# writes queued before it; none of them can be its own survey's (those wait for
+# its id), and the call's final save always comes after its survey started.
+STARTS_COMPANIONS = 50
 PROBE_MIN_SECONDS = 0.5
 PROBE_MAX_SECONDS = 30.0
 
@@ -128,6 +132,9 @@ class GroupCommitWriter:
         self._probe_max = probe_max
         self._observe = observe
         self._queue: collections.deque[Request] = collections.deque()
+        # Survey starts are the only writes a caller waits on (the first
+        # question waits for the survey row), so each batch takes them first.
+        self._starts: collections.deque[BeginSurvey] = collections.deque()
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -223,10 +230,13 @@ class GroupCommitWriter:
         """Queue a request; wait only while the queue is full (the database is slow)."""
         if self._task is None:
             raise RuntimeError("the group-commit writer is not running: start() it first")
-        while len(self._queue) >= self._max_pending:
+        while len(self._queue) + len(self._starts) >= self._max_pending:
             self._room.clear()
             await self._room.wait()
-        self._queue.append(request)
+        if isinstance(request, BeginSurvey):
+            self._starts.append(request)
+        else:
+            self._queue.append(request)
         self._wakeup.set()
 
     # --- The writing task ---------------------------------------------------------
@@ -258,7 +268,7 @@ class GroupCommitWriter:
     async def _next_batch(self) -> list[Request]:
         """What accumulated while the last batch was written (empty on a probe's turn)."""
         loop = asyncio.get_running_loop()
-        while not self._queue:
+        while not self._queue and not self._starts:
             self._wakeup.clear()
             timeout = max(0.0, self._next_probe - loop.time()) if self._down else None
             try:
@@ -267,9 +277,14 @@ class GroupCommitWriter:
                 return []
         # One turn of the loop lets the sessions that are ready add their writes.
         await asyncio.sleep(self._linger)
-        count = min(len(self._queue), self._batch_size)
-        batch = [self._queue.popleft() for _ in range(count)]
-        if len(self._queue) < self._max_pending:
+        starts = min(len(self._starts), self._batch_size)
+        batch: list[Request] = [self._starts.popleft() for _ in range(starts)]
+        room = self._batch_size - starts
+        if starts:
+            # Callers are waiting on this batch: keep it short.
+            room = min(room, STARTS_COMPANIONS)
+        batch += [self._queue.popleft() for _ in range(min(len(self._queue), room))]
+        if len(self._queue) + len(self._starts) < self._max_pending:
             self._room.set()
         return batch
 

@@ -23,7 +23,7 @@ from storage.models import Call
 from storage.repository import SqlSurveyRepository
 from storage.spool import Spool
 from storage.write_requests import BeginSurvey, FinishSurvey, SaveAnswer, encode
-from storage.writer import GroupCommitWriter, is_unreachable
+from storage.writer import STARTS_COMPANIONS, GroupCommitWriter, is_unreachable
 from tests.storage.builders import PBX, answer, at, call, epoch, leg, start
 
 
@@ -159,6 +159,26 @@ async def test_policy_decisions_go_through_the_queue_and_eligible_stays(
     assert [("1741000000.81", "cooldown"), ("1741000000.82", "eligible")] == [
         tuple(row) for row in rows
     ]
+
+
+async def test_a_survey_start_is_written_ahead_of_the_writes_queued_before_it(
+    writer: GroupCommitWriter, engine: AsyncEngine
+) -> None:
+    """The caller waits for the survey row before the first question; 300 calls
+    queued earlier must not stand in front of it: its batch carries at most
+    STARTS_COMPANIONS of them."""
+    for number in range(300):
+        await writer.save_call(call(f"1741000001.{number}"))
+    record = call("1741000002.1")
+    survey_id = await writer.begin_survey(record, start(record))
+    stored_when_started = await count(engine, "calls")
+    await writer.flush()
+
+    assert (True, STARTS_COMPANIONS + 1, 301) == (
+        survey_id is not None,
+        stored_when_started,
+        await count(engine, "calls"),
+    )
 
 
 async def test_a_repeated_begin_gets_none_even_within_one_batch(
