@@ -59,7 +59,7 @@ from ivr.ports import (
     ResponsePage,
 )
 from storage.database import DatabaseError, database_errors
-from storage.extras import other_answered, survey_extras
+from storage.extras import any_answered, survey_extras
 from storage.models import (
     Base,
     Call,
@@ -886,15 +886,12 @@ class SqlReportReader:
             .limit(limit + 1)
         )
         if filters.min_score is None and filters.max_score is None:
-            # A score range already keeps only surveys with an NPS answer; the
-            # EXISTS over the other answers would only cost a probe per row.
-            statement = statement.where(
-                sa.or_(
-                    agent_answer.value.is_not(None),
-                    company_answer.value.is_not(None),
-                    other_answered(Survey),
-                )
-            )
+            # Surveys with any answer at all. One EXISTS rather than "an NPS
+            # answer OR another one": PostgreSQL turns an EXISTS inside an OR
+            # into a hash of every non-NPS answer, 300 ms on 5M surveys, where
+            # this probes the (survey_id, question) index once per row walked.
+            # A score range already keeps only surveys with an NPS answer.
+            statement = statement.where(any_answered(Survey))
         if filters.agent is not None and agent_first:
             chosen = self._agent_calls(filters)
             statement = statement.join(chosen, chosen.c.id == Survey.call_id)

@@ -14,7 +14,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr.questions import NPS_QUESTIONS
 from storage.models import Survey, SurveyAnswer, SurveyComment
 
 EXTRA_QUESTIONS = ("csat", "fcr", "ces")
@@ -24,15 +23,11 @@ EXTRA_FIELDS = (*EXTRA_QUESTIONS, "comment_file", "comment_seconds")
 _CHUNK = 500
 
 
-def other_answered(survey: type[Survey]) -> sa.ColumnElement[bool]:
-    """The survey holds an answered question that is not an NPS question."""
+def any_answered(survey: type[Survey]) -> sa.ColumnElement[bool]:
+    """The survey holds at least one answered question, of any kind."""
     return (
         sa.select(SurveyAnswer.id)
-        .where(
-            SurveyAnswer.survey_id == survey.id,
-            SurveyAnswer.question.not_in(NPS_QUESTIONS),
-            SurveyAnswer.value.is_not(None),
-        )
+        .where(SurveyAnswer.survey_id == survey.id, SurveyAnswer.value.is_not(None))
         .exists()
     )
 
