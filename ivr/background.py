@@ -9,6 +9,7 @@ here, and shutdown waits for them before the database is closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -41,3 +42,13 @@ class Background:
             return 0
         _, still_running = await asyncio.wait(set(self._tasks), timeout=timeout)
         return len(still_running)
+
+
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel endless tasks (readers, schedules) and wait until each has stopped."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    tasks.clear()

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ivr.ami import AmiClient
+from ivr.background import cancel_all
 from ivr.calls import CallTracker
 from ivr.domain import AmiEvent, CallRecord
 from ivr.pbx_config import PbxConfig
@@ -93,12 +94,7 @@ class PbxLink:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._events.join(), grace)
             await asyncio.wait_for(self._finished_calls.join(), grace)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await cancel_all(self._tasks)
         self._ami_task = None
 
     async def _resync(self) -> None:

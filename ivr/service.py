@@ -10,7 +10,6 @@ FastAGI requests go to the route of the PBX they come from (ivr/attribution.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.agi import NpsRoute
 from ivr.ami import AmiClient
 from ivr.attribution import PbxRouter
-from ivr.background import Background
+from ivr.background import Background, cancel_all
 from ivr.calls import CallTracker
 from ivr.config import Config
 from ivr.domain import Answer, CallRecord, SurveyStatus
@@ -276,12 +275,7 @@ class Service:
         if self.alerts is not None:
             await self.alerts.stop(flush)
         await asyncio.gather(*(link.stop(flush) for link in self.links.values()))
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await cancel_all(self._tasks)
         if self.writer is not None:
             await self.writer.close()
             self.writer = None

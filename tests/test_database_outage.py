@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from ivr.config import DatabaseConfig
 from ivr.domain import SurveyStatus
 from ivr.service import Service
-from ivr.sim import AmiAccount, CallPlan, SimulatedPbx, Turn
+from ivr.sim import CallPlan, Turn
 from storage.database import create_engine, normalize_url, upgrade
 from tests.tcp_proxy import TcpProxy
-from tests.test_service_e2e import PBX, PROMPT, SECRET, free_port, service_config
+from tests.test_service_e2e import PBX, service_config, started_pbx
 
 pytestmark = pytest.mark.postgres
 
@@ -76,15 +76,7 @@ async def test_every_answer_given_during_an_outage_is_stored(
     """200 surveys; the database vanishes after the first quarter and comes back
     after the third: every answer given is stored once, every survey completed."""
     url, proxy = proxied_postgres
-    agi_port = free_port()
-    pbx = SimulatedPbx(
-        name=PBX,
-        agi_port=agi_port,
-        accounts=(AmiAccount("ivr", SECRET),),
-        time_scale=0.002,
-        prompt_seconds=PROMPT,
-    )
-    await pbx.start()
+    pbx, agi_port = await started_pbx()
     config = service_config(pbx.ami_port, url, agi_port)
     config = dataclasses.replace(
         config, database=DatabaseConfig(url=url, spool_dir=str(tmp_path / "spool"))

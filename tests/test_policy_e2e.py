@@ -21,20 +21,18 @@ import sqlalchemy as sa
 from ivr.config import PolicyConfig, PrivacyConfig
 from ivr.domain import CallRecord
 from ivr.service import Service
-from ivr.sim import AmiAccount, CallPlan, Flow, SimulatedPbx
+from ivr.sim import CallPlan, Flow
 from storage.database import create_engine, session_factory, upgrade
 from storage.models import Call
 from storage.policy_store import SqlPolicyStore
 from storage.repository import SqlSurveyRepository
 from tests.test_service_e2e import (
     PBX,
-    PROMPT,
-    SECRET,
     Stack,
     after_prompt,
-    free_port,
     scores,
     service_config,
+    started_pbx,
 )
 
 NUMBER = "+15550001111"
@@ -92,15 +90,7 @@ async def make_policy_stack(database_url: str) -> AsyncIterator[PolicyStackFacto
         privacy: PrivacyConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> PolicyStack:
-        agi_port = free_port()
-        pbx = SimulatedPbx(
-            name=PBX,
-            agi_port=agi_port,
-            accounts=(AmiAccount("ivr", SECRET),),
-            time_scale=0.002,
-            prompt_seconds=PROMPT,
-        )
-        await pbx.start()
+        pbx, agi_port = await started_pbx()
         config = dataclasses.replace(
             service_config(pbx.ami_port, database_url, agi_port),
             policy=policy or PolicyConfig(),

@@ -17,12 +17,17 @@ from ivr.config import Config
 from ivr.domain import SurveyStatus
 from ivr.queue_config import QueueSurvey
 from ivr.service import Service
-from ivr.sim import AmiAccount, CallPlan, SimulatedPbx, Turn
+from ivr.sim import CallPlan, SimulatedPbx, Turn
 from ivr.sim.call import CallResult
 from storage.database import upgrade
 from storage.repository import StoredSurvey
 from tests.agi_peer import AgiPeer
-from tests.test_service_e2e import PBX, PROMPT, SECRET, after_prompt, free_port, service_config
+from tests.test_service_e2e import (
+    PBX,
+    after_prompt,
+    service_config,
+    started_pbx,
+)
 
 RECORDINGS = "/var/spool/asterisk/ivr-survey"
 
@@ -61,16 +66,7 @@ async def make_stack(database_url: str) -> AsyncIterator[StackFactory]:
     async def make(
         *, queues: Mapping[str, QueueSurvey] | None = None, **survey_options: object
     ) -> Stack:
-        agi_port = free_port()
-        pbx = SimulatedPbx(
-            name=PBX,
-            agi_port=agi_port,
-            accounts=(AmiAccount("ivr", SECRET),),
-            time_scale=0.002,
-            prompt_seconds=PROMPT,
-            login_failure_delay=0.05,
-        )
-        await pbx.start()
+        pbx, agi_port = await started_pbx(login_failure_delay=0.05)
         base = service_config(pbx.ami_port, database_url, agi_port)
         config: Config = dataclasses.replace(
             base,

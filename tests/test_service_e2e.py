@@ -14,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,21 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def started_pbx(**options: Any) -> tuple[SimulatedPbx, int]:
+    """A running simulated PBX of these tests, and the FastAGI port it calls."""
+    agi_port = free_port()
+    pbx = SimulatedPbx(
+        name=PBX,
+        agi_port=agi_port,
+        accounts=(AmiAccount("ivr", SECRET),),
+        time_scale=0.002,
+        prompt_seconds=PROMPT,
+        **options,
+    )
+    await pbx.start()
+    return pbx, agi_port
 
 
 def service_config(ami_port: int, database_url: str, agi_port: int = 0) -> Config:
