@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ivr.fastagi import FastAgiServer, Route
 from storage.database import (
     DatabaseError,
     create_engine,
@@ -124,3 +126,23 @@ async def database_sessions(
 def repository(database_sessions: async_sessionmaker[AsyncSession]) -> SqlSurveyRepository:
     """The SQL repository on a migrated, empty test database."""
     return SqlSurveyRepository(database_sessions)
+
+
+StartServer = Callable[..., Awaitable[FastAgiServer]]
+
+
+@pytest.fixture
+async def make_server() -> AsyncIterator[StartServer]:
+    """FastAGI servers on free loopback ports, stopped (sessions cut short) after the test."""
+    servers: list[FastAgiServer] = []
+
+    async def start(route: Route, **options: Any) -> FastAgiServer:
+        server = FastAgiServer(route, host="127.0.0.1", port=0, **options)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.hurry()
+        await server.stop(grace=0.5)

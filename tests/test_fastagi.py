@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
-import pytest
 
 from ivr.agi_protocol import AgiReply
-from ivr.fastagi import AgiChannel, FastAgiServer
+from ivr.fastagi import AgiChannel
 from tests.agi_peer import AgiPeer
+from tests.conftest import StartServer
 
 
 class Recorder:
@@ -29,24 +26,6 @@ class Recorder:
                 self.hangup_notified.append(channel.hangup_notified)
         finally:
             self.done.set()
-
-
-StartServer = Callable[..., Awaitable[FastAgiServer]]
-
-
-@pytest.fixture
-async def make_server() -> AsyncIterator[StartServer]:
-    servers: list[FastAgiServer] = []
-
-    async def start(route: Recorder, **options: Any) -> FastAgiServer:
-        server = FastAgiServer(route, host="127.0.0.1", port=0, **options)
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.stop(grace=0.5)
 
 
 async def test_connection_closed_mid_header_does_not_stall_other_calls(

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from ipaddress import ip_network
-from typing import Any
 
 import pytest
 
 from ivr.fastagi import AgiChannel, Drained, FastAgiServer
 from ivr.guard import SessionGuard
 from tests.agi_peer import AgiPeer
+from tests.conftest import StartServer
 
 
 class Holder:
@@ -27,25 +26,6 @@ class Holder:
         await channel.command("ANSWER")
         self.answered += 1
         await self.release.wait()
-
-
-StartServer = Callable[..., Awaitable[FastAgiServer]]
-
-
-@pytest.fixture
-async def make_server() -> AsyncIterator[StartServer]:
-    servers: list[FastAgiServer] = []
-
-    async def start(route: Holder, **options: Any) -> FastAgiServer:
-        server = FastAgiServer(route, host="127.0.0.1", port=0, **options)
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.hurry()
-        await server.stop(grace=0.5)
 
 
 async def closed_at_once(port: int) -> bool:

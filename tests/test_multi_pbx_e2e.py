@@ -10,6 +10,7 @@ calls apart and credit each survey to its own PBX's agent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,7 +19,6 @@ from dataclasses import dataclass, replace
 import pytest
 
 from ivr.calls import CallTracker
-from ivr.config import AmiConfig
 from ivr.domain import CallRecord
 from ivr.pbx_config import PbxConfig
 from ivr.service import Service
@@ -36,17 +36,7 @@ SAME_CLOCK = 1795400000.0
 
 
 def pbx_config(name: str, ami_port: int, address: str) -> PbxConfig:
-    ami = AmiConfig(
-        host="127.0.0.1",
-        port=ami_port,
-        username="ivr",
-        secret=SECRET,
-        name=name,
-        ping_interval=0.5,
-        ping_timeout=0.5,
-        reconnect_min=0.1,
-        reconnect_max=1.0,
-    )
+    ami = dataclasses.replace(service_config(ami_port, "").ami, name=name)
     return PbxConfig(name, ami, (ipaddress.ip_network(address),))
 
 
