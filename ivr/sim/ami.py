@@ -145,13 +145,16 @@ class AmiSession:
     def authenticated(self) -> bool:
         return self.account is not None
 
-    def deliver(self, name: str, category: int, data: bytes) -> None:
+    def receives(self, name: str, category: int) -> bool:
+        """Whether Asterisk would send this session the event (read classes, mask, filters)."""
         if self.account is None or self._server.frozen:
-            return
+            return False
         if name in self.account.excluded_events:
-            return
-        if delivers(self.read, self.send_events, category):
-            self._out.put_nowait(data)
+            return False
+        return delivers(self.read, self.send_events, category)
+
+    def deliver(self, data: bytes) -> None:
+        self._out.put_nowait(data)
 
     def send(self, headers: Headers) -> None:
         self._out.put_nowait(encode(headers))
@@ -186,21 +189,28 @@ class AmiSession:
             self._writer.close()
 
     async def _write_loop(self) -> None:
+        """Write what is queued; in one write when several events wait, as a
+        busy Asterisk's events reach the client in one read anyway (TCP keeps
+        no message boundaries), without a system call per event."""
         chunk = self._server.chunk_size
         try:
             while True:
-                data = await self._out.get()
-                if data is None:
+                pending = [await self._out.get()]
+                while pending[-1] is not None and not self._out.empty():
+                    pending.append(self._out.get_nowait())
+                closing = pending[-1] is None
+                waiting = [data for data in pending if data is not None]
+                if waiting and not self._server.frozen:
+                    if chunk:
+                        for data in waiting:
+                            await self._write_chunks(data, chunk)
+                    else:
+                        self._writer.write(b"".join(waiting))
+                        await self._writer.drain()
+                if closing:
                     await self._writer.drain()
                     self._writer.close()
                     return
-                if self._server.frozen:
-                    continue
-                if chunk:
-                    await self._write_chunks(data, chunk)
-                else:
-                    self._writer.write(data)
-                    await self._writer.drain()
         except (ConnectionError, OSError):
             self._writer.close()
 
@@ -290,9 +300,15 @@ class AmiServer:
 
         task.add_done_callback(done)
 
-    def broadcast(self, name: str, category: int, data: bytes) -> None:
+    def broadcast(self, name: str, category: int, headers: Headers) -> None:
+        """Send an event to every session that receives it, encoded once and
+        only if one does: a least-privilege listener filters out most of a call."""
+        data: bytes | None = None
         for session in tuple(self.sessions):
-            session.deliver(name, category, data)
+            if session.receives(name, category):
+                if data is None:
+                    data = encode(headers)
+                session.deliver(data)
 
     async def close_sessions(self, graceful: bool) -> None:
         """Graceful: flush what is queued, then close (Shutdown). Otherwise cut the TCP."""

@@ -11,6 +11,8 @@ the call's virtual clock and the live state, so they agree with each other.
 from __future__ import annotations
 
 import asyncio
+import enum
+import functools
 import random
 import re
 import uuid
@@ -103,6 +105,57 @@ class CallHost(Protocol):
 
 def _floor(seconds: float) -> int:
     return int(max(0.0, seconds) + _EPSILON)
+
+
+class _Rule(enum.Enum):
+    """How a rendered header's value is recomputed from the live call."""
+
+    KEEP = enum.auto()
+    CALLER_NAME = enum.auto()
+    CALLER_NUMBER = enum.auto()
+    LANGUAGE = enum.auto()
+    APPDATA = enum.auto()
+    CEL_TIME = enum.auto()
+    CDR = enum.auto()
+    VARSET = enum.auto()
+    DURATION = enum.auto()
+    MEMBER_STAT = enum.auto()
+
+
+_CDR_TIMES = frozenset({"StartTime", "AnswerTime", "EndTime", "Duration", "BillableSeconds"})
+_QUEUE_DURATION_EVENTS = frozenset({"AgentConnect", "AgentComplete", "QueueCallerAbandon"})
+
+
+def _header_rule(event: str, key: str) -> _Rule:
+    """Decided by the event and header name alone, so once per template, not per call.
+
+    A value starting `agi://` (the AGI URL) is replaced whatever its rule.
+    """
+    if key.endswith(("CallerIDName", "LineName")):
+        return _Rule.CALLER_NAME
+    if key.endswith(("CallerIDNum", "LineNum")):
+        return _Rule.CALLER_NUMBER
+    if key.endswith("Language"):
+        return _Rule.LANGUAGE
+    if event == "Newexten" and key == "AppData":
+        return _Rule.APPDATA
+    if event == "CEL" and key == "EventTime":
+        return _Rule.CEL_TIME
+    if event == "Cdr" and key in _CDR_TIMES:
+        return _Rule.CDR
+    if event == "VarSet" and key == "Value":
+        return _Rule.VARSET
+    if event in _QUEUE_DURATION_EVENTS and key in ("HoldTime", "TalkTime", "RingTime"):
+        return _Rule.DURATION
+    if event == "QueueMemberStatus" and key in _MEMBER_STATS:
+        return _Rule.MEMBER_STAT
+    return _Rule.KEEP
+
+
+@functools.cache
+def _header_rules(event: str, keys: tuple[str, ...]) -> tuple[_Rule, ...]:
+    """The rule of each rendered header: the leading `Event` one, then `keys`."""
+    return (_Rule.KEEP, *(_header_rule(event, key) for key in keys))
 
 
 class Call:
@@ -204,8 +257,13 @@ class Call:
 
     def render(self, event: TemplateEvent) -> list[Header]:
         headers: list[Header] = [("Event", event.name)]
-        for key, value in event.headers:
-            text = "".join(p if isinstance(p, str) else self._resolve(p) for p in value)
+        resolve = self._resolve
+        for (key, value), literal in zip(event.headers, event.literals, strict=True):
+            text = (
+                literal
+                if literal is not None
+                else "".join(p if isinstance(p, str) else resolve(p) for p in value)
+            )
             headers.append((key, text))
         return self._adjust(event, headers)
 
@@ -222,22 +280,30 @@ class Call:
                 (k, channel.snapshot[k] if k in SNAPSHOT_FIELDS and k in channel.snapshot else v)
                 for k, v in headers
             ]
+        rules = _header_rules(name, event.keys)
         out: list[Header] = []
-        for key, value in headers:
-            adjusted = self._value(
-                event=name,
-                key=key,
-                value=value,
-                values=values,
-                channel=channel,
-                caller=caller,
-                now=now,
-            )
-            out.append((key, adjusted))
+        for (key, value), rule in zip(headers, rules, strict=True):
+            if value.startswith("agi://"):
+                out.append((key, self.agi_url()))
+            elif rule is _Rule.KEEP:
+                out.append((key, value))
+            else:
+                live = self._value(
+                    rule,
+                    event=name,
+                    key=key,
+                    value=value,
+                    values=values,
+                    channel=channel,
+                    caller=caller,
+                    now=now,
+                )
+                out.append((key, live))
         return out
 
     def _value(
         self,
+        rule: _Rule,
         *,
         event: str,
         key: str,
@@ -247,35 +313,29 @@ class Call:
         caller: str,
         now: float,
     ) -> str:
-        if value.startswith("agi://"):
-            return self.agi_url()
-        if not value and not self.plan.caller_name and key.endswith(("CallerIDName", "LineName")):
-            return "<unknown>"
-        if not value and not self.plan.caller_number and key.endswith(("CallerIDNum", "LineNum")):
-            return "<unknown>"
-        if key.endswith("Language") and self._language_applied:
+        """The value a live PBX would put in this header (see `_header_rule`)."""
+        if rule is _Rule.CALLER_NAME:
+            return "<unknown>" if not value and not self.plan.caller_name else value
+        if rule is _Rule.CALLER_NUMBER:
+            return "<unknown>" if not value and not self.plan.caller_number else value
+        if rule is _Rule.LANGUAGE:
             prefix = key[: -len("Language")]
-            if values.get(f"{prefix}Channel") == caller:
+            if self._language_applied and values.get(f"{prefix}Channel") == caller:
                 return self.plan.language
-        if event == "Newexten" and key == "AppData":
+            return value
+        if rule is _Rule.APPDATA:
             return self._appdata(values, value, channel, caller)
-        if event == "CEL" and key == "EventTime":
+        if rule is _Rule.CEL_TIME:
             return self.clock.datetime()
-        if event == "Cdr" and channel is not None:
-            return self._cdr(key, value, channel, now)
-        if event == "VarSet" and key == "Value":
+        if rule is _Rule.CDR:
+            return value if channel is None else self._cdr(key, value, channel, now)
+        if rule is _Rule.VARSET:
             return self._varset_value(values.get("Variable", ""), value, channel, now)
-        if event in ("AgentConnect", "AgentComplete", "QueueCallerAbandon") and key in (
-            "HoldTime",
-            "TalkTime",
-            "RingTime",
-        ):
+        if rule is _Rule.DURATION:
             return self._duration(event, key, values, now)
-        if event == "QueueMemberStatus" and key == "InCall" and values.get("Status") == "1":
+        if key == "InCall" and values.get("Status") == "1":
             return "0"
-        if event == "QueueMemberStatus" and key in _MEMBER_STATS:
-            return self._member_stat(values.get("Queue", ""), values.get("Interface", ""), key)
-        return value
+        return self._member_stat(values.get("Queue", ""), values.get("Interface", ""), key)
 
     def _appdata(
         self, values: dict[str, str], value: str, channel: ChannelState | None, caller: str

@@ -21,7 +21,7 @@ from ivr.sim.clock import CallClock
 from ivr.sim.plan import TRANSFER_FLOWS, Agent, CallPlan
 from ivr.sim.state import PbxState
 from ivr.sim.templates import TemplateLibrary
-from ivr.sim.wire import encode, privilege_mask
+from ivr.sim.wire import privilege_mask
 
 __all__ = ["ALL", "AgiLine", "AmiAccount", "CallResult", "SimulatedPbx"]
 
@@ -184,7 +184,7 @@ class SimulatedPbx:
     def publish_event(self, headers: Sequence[tuple[str, str]]) -> None:
         name = headers[0][1]
         privilege = next((v for k, v in headers if k == "Privilege"), "")
-        self._ami.broadcast(name, privilege_mask(privilege), encode(headers))
+        self._ami.broadcast(name, privilege_mask(privilege), headers)
 
     def new_uniqueid(self) -> str:
         number = self._uniqueids

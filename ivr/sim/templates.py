@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -110,6 +110,11 @@ class TemplateEvent:
     a variant does not have, e.g. the ;1 half for a PJSIP caller).
     `borrowed` marks events taken from another capture than the call's own:
     their channel snapshot is refreshed from the live state when replayed.
+
+    `keys` and `literals` are derived once, because a replay renders every
+    event of every call: `keys` are the header names in order (what decides
+    how a value is recomputed), `literals` each value already joined when it
+    has no hole in it (None where it has one).
     """
 
     name: str
@@ -118,6 +123,12 @@ class TemplateEvent:
     channel: str | None
     refs: frozenset[str]
     borrowed: bool = False
+    keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    literals: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", tuple(key for key, _ in self.headers))
+        object.__setattr__(self, "literals", tuple(_literal(parts) for _, parts in self.headers))
 
     def text(self, name: str) -> str:
         """A header with its tokens shown as `<kind:key>`: for classifying, not for the wire."""
@@ -128,6 +139,12 @@ class TemplateEvent:
 
     def has(self, name: str) -> bool:
         return any(key == name for key, _ in self.headers)
+
+
+def _literal(parts: Value) -> str | None:
+    """The value itself when it has no hole, else None."""
+    texts = [part for part in parts if isinstance(part, str)]
+    return "".join(texts) if len(texts) == len(parts) else None
 
 
 @dataclass(frozen=True, slots=True)

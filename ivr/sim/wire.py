@@ -9,6 +9,7 @@ manager.c's `perms[]` table; "all" is every bit, which is why an event's
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
@@ -59,8 +60,10 @@ def classes_mask(classes: Iterable[str]) -> int:
     return mask
 
 
+@functools.cache
 def privilege_mask(privilege: str) -> int:
-    """The classes an event belongs to, from its `Privilege` header."""
+    """The classes an event belongs to, from its `Privilege` header (a handful of
+    distinct strings, read for every event a PBX emits)."""
     return classes_mask(part for part in privilege.split(",") if part.strip().lower() != "all")
 
 
