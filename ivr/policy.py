@@ -77,6 +77,24 @@ class PolicyHistory:
 
 NO_HISTORY = PolicyHistory()
 
+
+@dataclass(frozen=True, slots=True)
+class HistoryNeeds:
+    """What `decide` will look at in the history, so the read fetches only that.
+
+    The history is read while the caller waits, and the parts a rule does not
+    use are the costly ones: a frequent caller's every survey, a busy queue's
+    every survey of the day. `cooldown`: read the caller's latest survey.
+    `cap`: count the queue's surveys since `day_start`, but only up to `cap`
+    (0: not at all), since `decide` only asks whether the cap is reached.
+    The opt-out list is always read: it outranks every setting.
+    """
+
+    day_start: datetime
+    cooldown: bool = False
+    cap: int = 0
+
+
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^(?P<hour>\d{1,2}):(?P<minute>\d{2})$")
 _END_OF_DAY = time(23, 59, 59, 999999)
@@ -228,6 +246,14 @@ class PolicyRules:
         """Midnight of `now`'s day in the policy zone, in UTC (the daily caps' window)."""
         local = now.astimezone(self.zone)
         return datetime.combine(local.date(), time(0), tzinfo=self.zone).astimezone(UTC)
+
+    def history_needed(self, queue: str | None, now: datetime) -> HistoryNeeds:
+        """What these rules read of the past for a call in `queue` at `now`."""
+        return HistoryNeeds(
+            day_start=self.day_start(now),
+            cooldown=self.cooldown > timedelta(0),
+            cap=self.cap_for(queue),
+        )
 
 
 SURVEY_EVERY_CALL = PolicyRules()

@@ -23,15 +23,15 @@ from typing import Protocol
 
 from ivr.background import Background
 from ivr.domain import CallRecord
-from ivr.policy import Decision, PolicyHistory, PolicyRules, Reason, decide
+from ivr.policy import Decision, HistoryNeeds, PolicyHistory, PolicyRules, Reason, decide
 from ivr.privacy import Privacy
 
 log = logging.getLogger(__name__)
 
 
 class PolicyHistoryReader(Protocol):
-    async def history(self, call: CallRecord, day_start: datetime) -> PolicyHistory:
-        """The caller's and queue's history, this call left out."""
+    async def history(self, call: CallRecord, needs: HistoryNeeds) -> PolicyHistory:
+        """The caller's and queue's history, this call left out; only what `needs` asks."""
 
 
 class RememberedOptOuts:
@@ -99,7 +99,7 @@ class Screening:
         rules = self._rules()
         try:
             history = await asyncio.wait_for(
-                self._history.history(protected, rules.day_start(now)),
+                self._history.history(protected, rules.history_needed(protected.queue, now)),
                 self._history_timeout,
             )
         except Exception as error:

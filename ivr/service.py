@@ -39,7 +39,7 @@ from ivr.screening import RememberedOptOuts, Screening
 from ivr.web import DetractorAlerts, LatencyHistogram, WebServer
 from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
-from storage.policy_store import SqlPolicyStore, purge
+from storage.policy_store import SqlPolicyHistory, SqlPolicyStore, purge
 from storage.recordings import SqlRecordings
 from storage.repository import SqlSurveyRepository
 from storage.spool import Spool, other_spools, spool_path
@@ -122,7 +122,7 @@ class Service:
             rules=lambda: self._live.policy,
             privacy=self._privacy,
             remembered=self._optouts,
-            history=policy_store,
+            history=SqlPolicyHistory(self._engine),
             recorder=writer,
             background=self.background,
             clock=self._now,

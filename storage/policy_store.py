@@ -1,14 +1,16 @@
 """What the survey policy reads, the opt-out list, and the retention purge.
 
 The history is read while the caller waits for the intro, so it is ONE
-statement of three indexed lookups: the caller's latest survey on any PBX
-(ix_calls_caller_key, then the survey by its unique call_id), the queue's
-surveys of the day (ix_surveys_started_at, then the call by its id), and the
-opt-out list by its primary key.
+statement of at most three indexed lookups, each only when a rule uses it: the
+caller's latest survey on any PBX (ix_calls_caller_key, then the survey by its
+unique call_id) for a cooldown, the queue's surveys of the day
+(ix_surveys_started_at, then the call by its id; counted up to the cap) for a
+daily cap, and the opt-out list by its primary key, always.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,10 +18,10 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ivr.domain import CallRecord
-from ivr.policy import PolicyHistory
+from ivr.policy import HistoryNeeds, PolicyHistory
 from storage.database import database_errors
 from storage.models import Call, OptOut, Survey
 from storage.recordings import purge_recordings
@@ -34,51 +36,97 @@ class OptOutEntry:
     added_at: datetime
 
 
-class SqlPolicyStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+class SqlPolicyHistory:
+    """The facts `ivr.policy.decide` needs, read while the caller waits for the intro.
 
-    async def history(self, call: CallRecord, day_start: datetime) -> PolicyHistory:
-        """The facts `ivr.policy.decide` needs, this call itself left out.
+    It runs on an engine of its own (ivr/service.py), so a dashboard query or
+    the writer never holds the connection a caller needs, and on Core with
+    statements built once per dialect and shape: building the select with the
+    ORM for every call cost more than running it.
+    """
 
-        `call.caller_key` None (no caller number) has no history: no cooldown
-        and no opt-out can apply to an unknown caller.
-        """
-        other_call = sa.not_(sa.and_(Call.pbx == call.pbx, Call.linkedid == call.linkedid))
-        last: sa.ColumnElement[Any] = sa.null()
-        opted: sa.ColumnElement[Any] = sa.false()
-        today: sa.ColumnElement[Any] = sa.literal(0)
-        if call.caller_key is not None:
-            last = (
-                sa.select(sa.func.max(Survey.started_at))
-                .join(Call, Call.id == Survey.call_id)
-                .where(Call.caller_key == call.caller_key, other_call)
-                .scalar_subquery()
-            )
-            opted = sa.exists().where(OptOut.caller_key == call.caller_key)
-        if call.queue is not None:
-            today = (
-                sa.select(sa.func.count())
-                .select_from(Survey)
-                .join(Call, Call.id == Survey.call_id)
-                .where(Survey.started_at >= day_start, Call.queue == call.queue, other_call)
-                .scalar_subquery()
-            )
-        statement = sa.select(
-            sa.type_coerce(last, Survey.started_at.type).label("last"),
-            today.label("today"),
-            opted.label("opted"),
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def history(self, call: CallRecord, needs: HistoryNeeds) -> PolicyHistory:
+        """This call itself left out; `call.caller_key` None (no caller number) has
+        no history: no cooldown and no opt-out can apply to an unknown caller.
+        Only what the rules use is read (`HistoryNeeds`); the rest stays at its
+        default, which no rule then looks at."""
+        knows_caller = call.caller_key is not None
+        statement = _history_statement(
+            opt_out=knows_caller,
+            cooldown=knows_caller and needs.cooldown,
+            cap=call.queue is not None and needs.cap > 0,
         )
+        parameters = {
+            "pbx": call.pbx,
+            "linkedid": call.linkedid,
+            "caller_key": call.caller_key,
+            "queue": call.queue,
+            "day_start": needs.day_start,
+            "cap": needs.cap,
+        }
         async with (
             database_errors(f"read the survey history of call {call.linkedid}"),
-            self._sessions() as session,
+            self._engine.connect() as connection,
         ):
-            row = (await session.execute(statement)).one()
+            row = (await connection.execute(statement, parameters)).one()
         return PolicyHistory(
             last_surveyed_at=row.last,
             queue_surveys_today=int(row.today or 0),
             opted_out=bool(row.opted),
         )
+
+
+@functools.cache
+def _history_statement(*, opt_out: bool, cooldown: bool, cap: bool) -> sa.Select[Any]:
+    """ONE statement for what is needed: the caller's latest survey on any PBX,
+    the queue's surveys since `day_start` counted up to `cap` (whether the cap
+    is reached is all a rule asks), and whether the caller opted out."""
+    calls = cast(sa.Table, Call.__table__)
+    surveys = cast(sa.Table, Survey.__table__)
+    optouts = cast(sa.Table, OptOut.__table__)
+    other_call = sa.not_(
+        sa.and_(calls.c.pbx == sa.bindparam("pbx"), calls.c.linkedid == sa.bindparam("linkedid"))
+    )
+    last: sa.ColumnElement[Any] = sa.null()
+    opted: sa.ColumnElement[Any] = sa.false()
+    today: sa.ColumnElement[Any] = sa.literal(0)
+    if cooldown:
+        last = (
+            sa.select(sa.func.max(surveys.c.started_at))
+            .join(calls, calls.c.id == surveys.c.call_id)
+            .where(calls.c.caller_key == sa.bindparam("caller_key"), other_call)
+            .scalar_subquery()
+        )
+    if opt_out:
+        opted = sa.exists().where(optouts.c.caller_key == sa.bindparam("caller_key"))
+    if cap:
+        counted = (
+            sa.select(surveys.c.id)
+            .join(calls, calls.c.id == surveys.c.call_id)
+            .where(
+                surveys.c.started_at >= sa.bindparam("day_start", type_=surveys.c.started_at.type),
+                calls.c.queue == sa.bindparam("queue"),
+                other_call,
+            )
+            .limit(sa.bindparam("cap", type_=sa.Integer))
+            .subquery()
+        )
+        today = sa.select(sa.func.count()).select_from(counted).scalar_subquery()
+    return sa.select(
+        sa.type_coerce(last, surveys.c.started_at.type).label("last"),
+        today.label("today"),
+        opted.label("opted"),
+    )
+
+
+class SqlPolicyStore:
+    """The opt-out list, for `ivr-survey optout` and the service's remembered copy."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
 
     async def add_optout(self, caller_key: str, number: str | None, added_at: datetime) -> bool:
         """Add the caller; False when they were already on the list (left unchanged)."""

@@ -547,6 +547,28 @@ def test_the_daily_cap_day_starts_at_local_midnight(
 
 
 @pytest.mark.parametrize(
+    ("fields", "queue", "expected"),
+    [
+        ({}, "sales", (False, 0)),
+        ({"cooldown": timedelta(days=7)}, "sales", (True, 0)),
+        ({"daily_cap": 200}, "sales", (False, 200)),
+        ({"daily_cap": 200, "daily_caps": {"sales": 50}}, "sales", (False, 50)),
+        ({"daily_caps": {"sales": 50}}, "support", (False, 0)),
+        ({"daily_cap": 200}, None, (False, 0)),
+        ({"cooldown": timedelta(hours=1), "daily_cap": 10}, "sales", (True, 10)),
+    ],
+    ids=["default policy reads nothing", "cooldown", "cap", "queue's own cap",
+         "another queue's cap", "no queue, no cap", "both"],
+)  # fmt: skip
+def test_the_history_read_asks_only_what_the_rules_use(
+    fields: dict[str, object], queue: str | None, expected: tuple[bool, int]
+) -> None:
+    """The caller waits on the history read: a rule that is off costs nothing."""
+    needs = rules(**fields).history_needed(queue, WEDNESDAY)
+    assert (*expected, utc(2026, 11, 18, 0)) == (needs.cooldown, needs.cap, needs.day_start)
+
+
+@pytest.mark.parametrize(
     ("spec", "message"),
     [
         ("mon-fry 08:00-18:00", "'mon-fry' is not a day or day range"),

@@ -10,7 +10,7 @@ import pytest
 
 from ivr.background import Background
 from ivr.domain import CallRecord
-from ivr.policy import SURVEY_EVERY_CALL, PolicyHistory
+from ivr.policy import SURVEY_EVERY_CALL, HistoryNeeds, PolicyHistory
 from ivr.privacy import Privacy
 from ivr.retention import purge_periodically
 from ivr.screening import RememberedOptOuts, Screening
@@ -24,7 +24,7 @@ class FakeDatabase:
         self._history = history
         self.decisions: list[tuple[str, str | None, str]] = []
 
-    async def history(self, call: CallRecord, day_start: datetime) -> PolicyHistory:
+    async def history(self, call: CallRecord, needs: HistoryNeeds) -> PolicyHistory:
         if self._history is None:
             raise ConnectionRefusedError("database down")
         return self._history
@@ -118,7 +118,7 @@ async def test_unreadable_history_decides_on_the_remembered_opt_outs(
 
 
 class HangingDatabase(FakeDatabase):
-    async def history(self, call: CallRecord, day_start: datetime) -> PolicyHistory:
+    async def history(self, call: CallRecord, needs: HistoryNeeds) -> PolicyHistory:
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 

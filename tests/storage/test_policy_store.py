@@ -10,14 +10,23 @@ from alembic import command
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ivr.policy import PolicyHistory
+from ivr.policy import HistoryNeeds, PolicyHistory
 from storage.database import alembic_config, upgrade
 from storage.models import Call
-from storage.policy_store import SqlPolicyStore, purge
+from storage.policy_store import SqlPolicyHistory, SqlPolicyStore, purge
 from storage.repository import SqlSurveyRepository
 from tests.storage.builders import PBX, at, call, epoch, start
 
 KEY = "caller-key-1"
+# A cooldown and a cap far above any count here: every part of the history is read.
+EVERYTHING = HistoryNeeds(day_start=at(0), cooldown=True, cap=1000)
+
+
+def history_reader(sessions: async_sessionmaker[AsyncSession]) -> SqlPolicyHistory:
+    """The history read on the sessions' own engine (the service gives it one of its own)."""
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    return SqlPolicyHistory(engine)
 
 
 async def decision_of(
@@ -83,9 +92,9 @@ async def test_history_finds_the_callers_last_survey_on_any_pbx(
     await repository.begin_survey(newer, dataclasses.replace(start(newer, 200), pbx="pbx-madrid"))
     await repository.begin_survey(someone_else, start(someone_else, 300))
     await repository.begin_survey(current, start(current, 400))
-    store = SqlPolicyStore(database_sessions)
+    store = history_reader(database_sessions)
 
-    history = await store.history(current, day_start=at(0))
+    history = await store.history(current, EVERYTHING)
 
     assert PolicyHistory(last_surveyed_at=at(200), queue_surveys_today=3) == history
 
@@ -103,9 +112,9 @@ async def test_history_counts_the_queues_surveys_since_the_day_began(
     ]:
         record = call(linkedid, queue=queue, caller_key=f"caller-{linkedid}")
         await repository.begin_survey(record, start(record, seconds))
-    store = SqlPolicyStore(database_sessions)
+    store = history_reader(database_sessions)
 
-    history = await store.history(call("2.5", caller_key="caller-2.5"), day_start=at(0))
+    history = await store.history(call("2.5", caller_key="caller-2.5"), EVERYTHING)
 
     assert PolicyHistory(queue_surveys_today=2) == history
 
@@ -114,14 +123,45 @@ async def test_history_knows_opted_out_callers_and_nothing_of_unknown_ones(
     database_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """The opt-out list is matched by key; a caller without a number has no history."""
-    store = SqlPolicyStore(database_sessions)
-    await store.add_optout(KEY, None, at(0))
+    await SqlPolicyStore(database_sessions).add_optout(KEY, None, at(0))
+    store = history_reader(database_sessions)
 
     actual = [
-        await store.history(call("3.1", caller_key=KEY), day_start=at(0)),
-        await store.history(call("3.2", caller_key=None, queue=None), day_start=at(0)),
+        await store.history(call("3.1", caller_key=KEY), EVERYTHING),
+        await store.history(call("3.2", caller_key=None, queue=None), EVERYTHING),
     ]
     assert [PolicyHistory(opted_out=True), PolicyHistory()] == actual
+
+
+async def test_the_queues_surveys_are_counted_only_up_to_the_cap(
+    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The policy only asks whether the cap is reached, so a busy queue's whole
+    day is not counted for every call: the count stops at the cap."""
+    for number in range(5):
+        record = call(f"4.{number}", queue="sales", caller_key=f"caller-4.{number}")
+        await repository.begin_survey(record, start(record, 10 + number))
+    store = history_reader(database_sessions)
+    needs = HistoryNeeds(day_start=at(0), cap=3)
+
+    history = await store.history(call("4.9", caller_key="caller-4.9"), needs)
+
+    assert PolicyHistory(queue_surveys_today=3) == history
+
+
+async def test_without_cooldown_or_cap_only_the_opt_out_list_is_read(
+    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The default policy uses neither the caller's last survey nor the queue's
+    count: they are not read, and stay at the values no rule looks at."""
+    earlier = call("5.1", caller_key=KEY)
+    await repository.begin_survey(earlier, start(earlier, 100))
+    await SqlPolicyStore(database_sessions).add_optout(KEY, None, at(0))
+    store = history_reader(database_sessions)
+
+    history = await store.history(call("5.2", caller_key=KEY), HistoryNeeds(day_start=at(0)))
+
+    assert PolicyHistory(opted_out=True) == history
 
 
 async def test_optouts_are_added_once_listed_and_removed(
