@@ -55,6 +55,10 @@ FLUSH_SECONDS = 5.0
 GC_YOUNG_THRESHOLD = 50_000
 # How often the opt-out list used while the database is unreachable is re-read.
 OPTOUT_REFRESH_SECONDS = 60.0
+# Connections for the policy's history read, the one read a caller waits on: it
+# takes a few milliseconds, so four serve hundreds of calls starting a second,
+# and a burst queues for them rather than opening more backends.
+HISTORY_READ_CONNECTIONS = 4
 
 
 def _collect_garbage_less_often() -> None:
@@ -90,6 +94,7 @@ class Service:
             for pbx in configured_pbxs(config)
         }
         self._engine: AsyncEngine | None = None
+        self._caller_engines: list[AsyncEngine] = []
         self.repository: SqlSurveyRepository | None = None
         self.writer: GroupCommitWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -104,16 +109,25 @@ class Service:
 
     async def start(self) -> None:
         """Check the database, then start AMI tracking and the FastAGI server."""
-        self._engine = create_engine(self.config.database.url)
+        url = self.config.database.url
+        self._engine = create_engine(url)
         try:
             await check_migrated(self._engine)
         except BaseException:
             await self._engine.dispose()
             self._engine = None
             raise
+        # What a caller waits on gets connections nothing else takes: the writer
+        # one of its own, the policy's history read a small pool. A dashboard
+        # query or a burst of reads then never holds up a survey's start.
+        self._caller_engines = [
+            create_engine(url, connections=1),
+            create_engine(url, connections=HISTORY_READ_CONNECTIONS),
+        ]
+        writer_engine, history_engine = self._caller_engines
         sessions = session_factory(self._engine)
         self.repository = SqlSurveyRepository(sessions)
-        writer = await self._start_writer(self._engine)
+        writer = await self._start_writer(writer_engine)
         self.alerts = DetractorAlerts(self.config.alerts, dashboard_url=self.config.web.base_url())
         await self.alerts.start()
         policy_store = SqlPolicyStore(sessions)
@@ -122,7 +136,7 @@ class Service:
             rules=lambda: self._live.policy,
             privacy=self._privacy,
             remembered=self._optouts,
-            history=SqlPolicyHistory(self._engine),
+            history=SqlPolicyHistory(history_engine),
             recorder=writer,
             background=self.background,
             clock=self._now,
@@ -279,10 +293,14 @@ class Service:
         if self.writer is not None:
             await self.writer.close()
             self.writer = None
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        await self._dispose_engines()
         return drained
+
+    async def _dispose_engines(self) -> None:
+        engines = [*self._caller_engines, self._engine]
+        self._caller_engines = []
+        self._engine = None
+        await asyncio.gather(*(engine.dispose() for engine in engines if engine is not None))
 
     # --- ServiceMetrics (for /metrics) and SurveyObserver (for the AGI route) ---
 
@@ -334,8 +352,7 @@ class Service:
         try:
             await writer.start()
         except BaseException:
-            await engine.dispose()
-            self._engine = None
+            await self._dispose_engines()
             raise
         self.writer = writer
         return writer

@@ -89,8 +89,14 @@ def normalize_url(url: str | URL) -> URL:
     )
 
 
-def create_engine(url: str | URL) -> AsyncEngine:
+def create_engine(url: str | URL, *, connections: int | None = None) -> AsyncEngine:
     """An async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+    `connections` fixes the pool at that many, none opened past it: for an
+    engine one task owns (the writer) or one bounded kind of caller shares.
+    SQLAlchemy's default pool opens overflow connections under load and closes
+    each when it comes back; on PostgreSQL that is a TCP connect, a
+    negotiation and a backend process per busy moment.
 
     SQLite gets WAL (readers, such as the dashboard, never block the survey's
     writes), enforced foreign keys (off by default in SQLite) and a busy timeout
@@ -104,8 +110,14 @@ def create_engine(url: str | URL) -> AsyncEngine:
     Planning these statements costs well under a millisecond.
     """
     normalized = normalize_url(url)
+    in_memory = normalized.database in (None, "", ":memory:")
+    pool: dict[str, Any] = (
+        {}
+        if connections is None or (normalized.drivername == SQLITE_DRIVER and in_memory)
+        else {"pool_size": connections, "max_overflow": 0}
+    )
     if normalized.drivername == SQLITE_DRIVER:
-        engine = _create_async_engine(normalized)
+        engine = _create_async_engine(normalized, **pool)
 
         def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
             cursor = dbapi_connection.cursor()
@@ -120,6 +132,7 @@ def create_engine(url: str | URL) -> AsyncEngine:
         return engine
     return _create_async_engine(
         normalized,
+        **pool,
         pool_pre_ping=True,
         connect_args={
             "timeout": POSTGRES_CONNECT_TIMEOUT_S,

@@ -581,3 +581,34 @@ async def test_service_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     config = service_config(5038, f"sqlite+aiosqlite:///{tmp_path}/empty.db")
     with pytest.raises(DatabaseNotMigrated, match="ivr-survey db upgrade"):
         await Service(config).start()
+
+
+async def test_a_caller_is_surveyed_while_reports_hold_every_reporting_connection(
+    make_stack: StackFactory,
+) -> None:
+    """Dashboard and API queries share one pool (five connections, ten more under
+    load). Holding all of it stands for a manager's slow report at shift change:
+    the policy's history read and the survey's writes have connections of their
+    own, so the caller goes through the survey meanwhile, no slower.
+
+    The pool is taken through the service's reporting engine: no request from
+    outside holds a connection long enough on a test-sized database.
+    """
+    stack = await make_stack()
+    reporting = stack.service._engine
+    assert reporting is not None
+    held = [await reporting.connect() for _ in range(15)]
+    try:
+        result = await asyncio.wait_for(
+            stack.pbx.place_call(CallPlan(survey=(after_prompt("9"), after_prompt("10")))), 10.0
+        )
+    finally:
+        for connection in held:
+            await connection.close()
+
+    survey = await stack.finished_survey(result.linkedid)
+    assert ("SUCCESS", [("agent", 9, 1), ("company", 10, 1)], SurveyStatus.COMPLETED) == (
+        result.agi_status,
+        scores(survey),
+        survey.status,
+    )
