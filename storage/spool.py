@@ -5,7 +5,7 @@ their write is safe, so a crash or a power cut right after loses nothing.
 What it holds is replayed in order once the database is back, then the file is
 removed. A replay cut short (crash, database gone again) simply replays again:
 the writes are upserts and the writer recognizes its own surveys
-(`storage.upserts.begin_survey(adopt_own=True)`), so nothing counts twice.
+(`storage.grouped_writes`, replaying), so nothing counts twice.
 
 A line that cannot be read back (torn by a crash mid-write, edited by hand) is
 never dropped silently: it is logged, with its Linkedid when one is readable,

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ivr.domain import AgentLeg, Answer, CallRecord, Comment, SurveyStart, SurveyStatus
+from ivr.policy import Reason
 from storage.models import Base, Call, CallAgent, Survey, SurveyAnswer, SurveyComment
 
 Executor = AsyncSession | AsyncConnection
@@ -44,6 +45,8 @@ _CALL_MERGED_COLUMNS = (
 )
 _LEG_MERGED_COLUMNS = ("queue", "hold_seconds", "ring_seconds", "talk_seconds", "ended_by")
 _LEG_REPLACED_COLUMNS = ("name", "interface", "channel", "connected_at")
+# The one decision a later request never replaces.
+ELIGIBLE = Reason.ELIGIBLE.value
 
 
 def to_datetime(epoch: float | None) -> datetime | None:
@@ -67,10 +70,12 @@ class WriteStatements:
 
     merge_call: Any
     stored_legs: Any
+    stored_legs_of_calls: Any
     merge_leg: Any
     credit_last_agent: Any
     open_survey: Any
-    survey_of_call: Any
+    surveys_of_calls: Any
+    existing_surveys: Any
     upsert_answer: Any
     finish_survey: Any
     insert_comment: Any
@@ -94,6 +99,9 @@ def statements_for(dialect: str) -> WriteStatements:
     # was partial: one record built from the whole call's events completes it.
     # The first record that ends the call decides it, though: a live snapshot
     # (saved when the survey began) cannot know that AMI was lost before the end.
+    # The policy decision (NULL in a save that carries none, so the AMI path
+    # cannot erase it) replaces the stored one, except that 'eligible' stays:
+    # a survey that began keeps counting in the funnel.
     call_insert = insert(calls)
     excluded = call_insert.excluded
     merge_call = call_insert.on_conflict_do_update(
@@ -109,9 +117,20 @@ def statements_for(dialect: str) -> WriteStatements:
                 ),
                 else_=sa.and_(calls.c.partial, excluded.partial),
             ),
+            "policy_decision": sa.case(
+                (calls.c.policy_decision == ELIGIBLE, calls.c.policy_decision),
+                else_=sa.func.coalesce(excluded.policy_decision, calls.c.policy_decision),
+            ),
             "updated_at": excluded.updated_at,
         },
-    ).returning(calls.c.id, calls.c.created_at, calls.c.agent_name, calls.c.agent_interface)
+    ).returning(
+        calls.c.id,
+        calls.c.created_at,
+        calls.c.agent_name,
+        calls.c.agent_interface,
+        calls.c.pbx,
+        calls.c.linkedid,
+    )
 
     leg_insert = insert(agents)
     merge_leg = leg_insert.on_conflict_do_update(
@@ -122,16 +141,22 @@ def statements_for(dialect: str) -> WriteStatements:
         },
     )
     call_id: sa.BindParameter[int] = sa.bindparam("call_id", type_=sa.Integer)
+    leg_columns = (
+        agents.c.call_id,
+        agents.c.position,
+        agents.c.name,
+        agents.c.channel,
+        agents.c.interface,
+        agents.c.connected_at,
+    )
     stored_legs = (
-        sa.select(
-            agents.c.position,
-            agents.c.name,
-            agents.c.channel,
-            agents.c.interface,
-            agents.c.connected_at,
-        )
-        .where(agents.c.call_id == call_id)
-        .order_by(agents.c.position)
+        sa.select(*leg_columns).where(agents.c.call_id == call_id).order_by(agents.c.position)
+    )
+    call_ids: sa.BindParameter[list[int]] = sa.bindparam("call_ids", expanding=True)
+    stored_legs_of_calls = (
+        sa.select(*leg_columns)
+        .where(agents.c.call_id.in_(call_ids))
+        .order_by(agents.c.call_id, agents.c.position)
     )
     credit_last_agent = (
         sa.update(calls)
@@ -142,11 +167,19 @@ def statements_for(dialect: str) -> WriteStatements:
     open_survey = (
         insert(surveys)
         .on_conflict_do_nothing(index_elements=[surveys.c.call_id])
-        .returning(surveys.c.id)
+        .returning(surveys.c.id, surveys.c.call_id)
     )
-    survey_of_call = sa.select(
-        surveys.c.id, surveys.c.uniqueid, surveys.c.channel, surveys.c.started_at
-    ).where(surveys.c.call_id == call_id)
+    survey_columns = (
+        surveys.c.id,
+        surveys.c.call_id,
+        surveys.c.uniqueid,
+        surveys.c.channel,
+        surveys.c.started_at,
+    )
+    surveys_of_calls = sa.select(*survey_columns).where(surveys.c.call_id.in_(call_ids))
+    existing_surveys = sa.select(surveys.c.id).where(
+        surveys.c.id.in_(sa.bindparam("survey_ids", expanding=True))
+    )
 
     # A score already stored is never replaced by None: a keypress the caller
     # made is a fact, and a later "gave up on this question" cannot undo it.
@@ -171,10 +204,12 @@ def statements_for(dialect: str) -> WriteStatements:
         insert_comment=insert_comment,
         merge_call=merge_call,
         stored_legs=stored_legs,
+        stored_legs_of_calls=stored_legs_of_calls,
         merge_leg=merge_leg,
         credit_last_agent=credit_last_agent,
         open_survey=open_survey,
-        survey_of_call=survey_of_call,
+        surveys_of_calls=surveys_of_calls,
+        existing_surveys=existing_surveys,
         upsert_answer=upsert_answer,
         finish_survey=finish_survey,
     )
@@ -221,17 +256,10 @@ class _Clock:
 _now = _Clock()
 
 
-async def merge_call(executor: Executor, call: CallRecord) -> int:
-    """Upsert the call and its agent chain; return the call's id.
-
-    The call's upsert comes first: it takes the row's lock on PostgreSQL (the
-    write lock on SQLite), so the leg positions read next cannot be taken by a
-    concurrent save of the same call.
-    """
-    sql = statements(executor)
-    now = _now()
+def call_row(call: CallRecord, now: datetime, decision: str | None = None) -> dict[str, Any]:
+    """The call's upsert parameters; `now` is its created_at if this save inserts it."""
     last = call.agents[-1] if call.agents else None
-    row = {
+    return {
         "pbx": call.pbx,
         "linkedid": call.linkedid,
         "caller_uniqueid": call.caller_uniqueid,
@@ -239,8 +267,9 @@ async def merge_call(executor: Executor, call: CallRecord) -> int:
         "caller_number": call.caller_number,
         "caller_name": call.caller_name,
         "caller_key": call.caller_key,
+        "policy_decision": decision,
         "queue": call.queue,
-        # Only kept when this save inserts the row; see `_merge_legs`.
+        # Only kept when this save inserts the row; see `plan_legs`.
         "agent_name": None if last is None else last.name,
         "agent_interface": None if last is None else last.interface,
         "hold_seconds": call.hold_seconds,
@@ -255,39 +284,55 @@ async def merge_call(executor: Executor, call: CallRecord) -> int:
         "created_at": now,
         "updated_at": now,
     }
-    stored = (await executor.execute(sql.merge_call, row)).one()
+
+
+def save_time() -> datetime:
+    """A call upsert's `now`: strictly increasing, so the row it inserted tells."""
+    return _now()
+
+
+async def merge_call(executor: Executor, call: CallRecord, decision: str | None = None) -> int:
+    """Upsert the call and its agent chain; return the call's id.
+
+    The call's upsert comes first: it takes the row's lock on PostgreSQL (the
+    write lock on SQLite), so the leg positions read next cannot be taken by a
+    concurrent save of the same call.
+    """
+    sql = statements(executor)
+    at = _now()
+    stored = (await executor.execute(sql.merge_call, call_row(call, at, decision))).one()
     if call.agents:
-        credited = (stored.agent_name, stored.agent_interface)
-        await _merge_legs(
-            executor,
-            sql,
-            stored.id,
-            call.agents,
-            inserted=stored.created_at == now,
-            credited=credited,
+        inserted = stored.created_at == at
+        legs: Sequence[Any] = (
+            []
+            if inserted
+            else (await executor.execute(sql.stored_legs, {"call_id": stored.id})).all()
         )
+        rows, credit = plan_legs(
+            stored.id, call.agents, legs, credited=(stored.agent_name, stored.agent_interface)
+        )
+        if rows:
+            await executor.execute(sql.merge_leg, rows)
+        if credit is not None:
+            await executor.execute(sql.credit_last_agent, credit)
     return int(stored.id)
 
 
-async def _merge_legs(
-    executor: Executor,
-    sql: WriteStatements,
+def plan_legs(
     call_id: int,
     legs: Sequence[AgentLeg],
+    stored: Sequence[Any],
     *,
-    inserted: bool,
     credited: tuple[str | None, str | None],
-) -> None:
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Merge each leg into the stored leg it matches, or append it to the chain.
 
-    A call row this save inserted has no legs yet, so they are not read. The
-    credited agent (`calls.agent_name`) is the last of the stored chain, which
-    may be longer than the chain in this record; it is updated only when that
-    changed.
+    Pure: `stored` are the call's stored legs in position order (none for a
+    row the save just inserted). Returns the leg rows to upsert and the
+    credited-agent update, None when the credited agent (`calls.agent_name`,
+    the last of the stored chain, which may be longer than the chain in this
+    record) is unchanged.
     """
-    stored = (
-        [] if inserted else (await executor.execute(sql.stored_legs, {"call_id": call_id})).all()
-    )
     positions: dict[tuple[str, ...], int] = {
         _leg_key(row.channel, row.interface, row.connected_at): row.position for row in stored
     }
@@ -316,14 +361,12 @@ async def _merge_legs(
         last_by_interface[leg.interface] = position
         chain[position] = (leg.name, leg.interface)
         rows.append(_leg_row(call_id, position, leg, connected_at))
-    if rows:
-        await executor.execute(sql.merge_leg, rows)
+    if not chain:
+        return rows, None
     name, interface = chain[max(chain)]
-    if (name, interface) != credited:
-        await executor.execute(
-            sql.credit_last_agent,
-            {"call_id": call_id, "agent_name": name, "interface": interface},
-        )
+    if (name, interface) == credited:
+        return rows, None
+    return rows, {"call_id": call_id, "agent_name": name, "interface": interface}
 
 
 def _leg_row(call_id: int, position: int, leg: AgentLeg, connected_at: datetime) -> dict[str, Any]:
@@ -351,21 +394,22 @@ def check_start(call: CallRecord, start: SurveyStart) -> None:
         )
 
 
-async def begin_survey(
-    executor: Executor, call: CallRecord, start: SurveyStart, *, adopt_own: bool = False
-) -> int | None:
+async def begin_survey(executor: Executor, call: CallRecord, start: SurveyStart) -> int | None:
     """Merge the call and open its survey; None when the call already has one.
 
     The survey INSERT does nothing on a conflict with the UNIQUE call_id, so of
-    two concurrent requests for one call exactly one gets an id. With
-    `adopt_own` (a spool being replayed a second time after a crash), a stored
-    survey with this very start (same channel, uniqueid and start time) is this
-    request's own earlier write, and its id is returned.
+    two concurrent requests for one call exactly one gets an id. (A spool
+    replayed after a crash adopts its own earlier write: storage.grouped_writes.)
     """
     check_start(call, start)
     sql = statements(executor)
     call_id = await merge_call(executor, call)
-    row = {
+    opened = (await executor.execute(sql.open_survey, survey_row(call_id, start))).one_or_none()
+    return None if opened is None else int(opened.id)
+
+
+def survey_row(call_id: int, start: SurveyStart) -> dict[str, Any]:
+    return {
         "call_id": call_id,
         "channel": start.channel,
         "uniqueid": start.uniqueid,
@@ -375,16 +419,25 @@ async def begin_survey(
         "opted_in": start.opted_in,
         "initiated_by": start.initiated_by,
     }
-    survey_id: int | None = (await executor.execute(sql.open_survey, row)).scalar_one_or_none()
-    if survey_id is not None or not adopt_own:
-        return survey_id
-    stored = (await executor.execute(sql.survey_of_call, {"call_id": call_id})).one()
-    same = (stored.uniqueid, stored.channel, stored.started_at) == (
-        start.uniqueid,
-        start.channel,
-        start.started_at,
-    )
-    return int(stored.id) if same else None
+
+
+def status_row(survey_id: int, status: SurveyStatus, finished_at: datetime) -> dict[str, Any]:
+    return {
+        "survey_id": survey_id,
+        "status": SurveyStatus(status).value,
+        "finished_at": finished_at,
+    }
+
+
+def comment_row(survey_id: int, comment: Comment) -> dict[str, Any]:
+    return {
+        "survey_id": survey_id,
+        "file": comment.file,
+        "format": comment.format,
+        "duration_seconds": comment.duration_seconds,
+        "ended_by": comment.ended_by,
+        "recorded_at": comment.recorded_at,
+    }
 
 
 def answer_row(survey_id: int, answer: Answer) -> dict[str, Any]:
@@ -408,12 +461,7 @@ async def finish_survey(
 ) -> None:
     """Record where the survey stopped; an unknown id is a bug and raises."""
     result = await executor.execute(
-        statements(executor).finish_survey,
-        {
-            "survey_id": survey_id,
-            "status": SurveyStatus(status).value,
-            "finished_at": finished_at,
-        },
+        statements(executor).finish_survey, status_row(survey_id, status, finished_at)
     )
     if cast(sa.CursorResult[Any], result).rowcount == 0:
         raise LookupError(f"no survey with id {survey_id}")
@@ -421,31 +469,14 @@ async def finish_survey(
 
 async def save_comment(executor: Executor, survey_id: int, comment: Comment) -> None:
     """Link the caller's recorded comment to the survey; a second one is ignored."""
-    await executor.execute(
-        statements(executor).insert_comment,
-        {
-            "survey_id": survey_id,
-            "file": comment.file,
-            "format": comment.format,
-            "duration_seconds": comment.duration_seconds,
-            "ended_by": comment.ended_by,
-            "recorded_at": comment.recorded_at,
-        },
-    )
+    await executor.execute(statements(executor).insert_comment, comment_row(survey_id, comment))
 
 
 async def record_decision(executor: Executor, call: CallRecord, decision: str) -> None:
-    """Merge the call (it may not be stored yet) and set its policy decision.
+    """Merge the call (it may not be stored yet) with the policy's decision.
 
     A later request for the same call replaces the decision, except that
-    'eligible' stays: a survey that began keeps counting in the funnel.
-    `merge_call` never writes the decision, so the AMI path cannot erase it.
+    'eligible' stays (see `statements_for`); a save without a decision (the AMI
+    path) never erases one.
     """
-    call_id = await merge_call(executor, call)
-    calls = _table(Call)
-    stays = calls.c.policy_decision == "eligible"
-    await executor.execute(
-        sa.update(calls)
-        .where(calls.c.id == call_id)
-        .values(policy_decision=sa.case((stays, calls.c.policy_decision), else_=decision))
-    )
+    await merge_call(executor, call, decision)

@@ -41,7 +41,7 @@ import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ivr.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
-from storage import upserts
+from storage import grouped_writes, upserts
 from storage.database import describe_error
 from storage.spool import Spool
 from storage.write_requests import (
@@ -335,40 +335,12 @@ class GroupCommitWriter:
     async def _apply(
         self, connection: AsyncConnection, writes: Sequence[Write], *, replaying: bool
     ) -> dict[int, int | None]:
-        """Run the writes in order in one transaction; return each begin's
-        survey id, by the begin's position in `writes`."""
-        outcomes: dict[int, int | None] = {}
-        fresh: dict[int, int | None] = {}
-        answers: list[dict[str, object]] = []
-        for index, write in enumerate(writes):
-            if not isinstance(write, SaveAnswer) and answers:
-                await upserts.save_answers(connection, answers)
-                answers = []
-            if isinstance(write, SaveCall):
-                await upserts.merge_call(connection, write.call)
-            elif isinstance(write, RecordDecision):
-                await upserts.record_decision(connection, write.call, write.decision)
-            elif isinstance(write, BeginSurvey):
-                survey_id = await upserts.begin_survey(
-                    connection, write.call, write.start, adopt_own=replaying
-                )
-                outcomes[index] = survey_id
-                if write.provisional is not None:
-                    fresh[write.provisional] = survey_id
-            elif isinstance(write, SaveAnswer):
-                real = self._real_id(write.survey_id, fresh)
-                if real is not None:
-                    answers.append(upserts.answer_row(real, write.answer))
-            elif isinstance(write, SaveComment):
-                real = self._real_id(write.survey_id, fresh)
-                if real is not None:
-                    await upserts.save_comment(connection, real, write.comment)
-            else:
-                real = self._real_id(write.survey_id, fresh)
-                if real is not None:
-                    await upserts.finish_survey(connection, real, write.status, write.finished_at)
-        if answers:
-            await upserts.save_answers(connection, answers)
+        """Run the writes in order in one transaction, a few statements for the
+        lot (`storage.grouped_writes`); return each begin's survey id, by the
+        begin's position in `writes`."""
+        outcomes, _ = await grouped_writes.apply(
+            connection, writes, replaying=replaying, real_id=self._real_id
+        )
         return outcomes
 
     def _real_id(self, survey_id: int, fresh: dict[int, int | None]) -> int | None:

@@ -426,3 +426,54 @@ async def test_a_spooled_write_the_database_refuses_is_kept_aside_and_the_rest_r
     rejected = spool.rejected_path.read_text().splitlines()
     assert [encode(bad)] == [json.loads(line) for line in rejected]
     assert any(f"Linkedid={record.linkedid}:" in message for message in caplog.messages)
+
+
+async def test_a_batch_of_whole_calls_is_written_in_a_few_statements(
+    writer: GroupCommitWriter, engine: AsyncEngine, reader: SqlSurveyRepository
+) -> None:
+    """50 calls' policy decisions and final records queued together: 100 writes,
+    some 300 statements one write at a time. Each kind runs once for a group of
+    writes on different calls (the second save of a call starts a second group),
+    and every call is stored as the single-write rules say."""
+    executed: list[str] = []
+
+    def count(*arguments: object) -> None:
+        executed.append(str(arguments[2]))
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
+    ended = dataclasses.replace(leg("Agent One", 1001), talk_seconds=60, ended_by=HangupSide.AGENT)
+    for number in range(50):
+        await writer.record_decision(call(f"1741000003.{number}"), "eligible")
+    for number in range(50):
+        await writer.save_call(call(f"1741000003.{number}", agents=(ended,), talk_seconds=60))
+    await writer.flush()
+    sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+    stored = [await reader.get_call(PBX, f"1741000003.{number}") for number in range(50)]
+    assert [(60, (ended,))] * 50 == [(s.talk_seconds, s.agents) if s else None for s in stored]
+    assert len(executed) <= 6, executed
+
+
+async def test_a_status_for_an_unknown_survey_is_refused_alone(
+    writer: GroupCommitWriter, reader: SqlSurveyRepository, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A status naming no stored survey is a bug: it is logged, and the answer
+    and status written in the same batch are stored."""
+    record = call("1741000004.1")
+    survey_id = await writer.begin_survey(record, start(record))
+    assert survey_id is not None
+
+    with caplog.at_level(logging.ERROR, logger="storage.writer"):
+        await writer.finish_survey(987654, SurveyStatus.COMPLETED, at(200))
+        await writer.save_answer(survey_id, answer("agent", 8))
+        await writer.finish_survey(survey_id, SurveyStatus.COMPLETED, at(200))
+        await writer.flush()
+
+    stored = await reader.get_survey(PBX, "1741000004.1")
+    assert stored is not None
+    assert ((8,), SurveyStatus.COMPLETED, 1) == (
+        tuple(a.value for a in stored.answers),
+        stored.status,
+        writer.failed,
+    )
+    assert any("no survey with id 987654" in record.getMessage() for record in caplog.records)
