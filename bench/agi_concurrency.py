@@ -2,23 +2,33 @@
 
 The simulated PBX runs in its own process (bench/sim_process.py), as Asterisk
 would, and starts N calls over N/100 seconds: AMI events replayed from the
-Asterisk 22 capture (~290 per call, all classes), then a FastAGI survey per call
-with one-second prompts, answered on the keypad. With surveys of about ten
-seconds, 1000 calls are 1000 surveys open at once. Times are taken on the
-simulator's side of each FastAGI socket:
+Asterisk 22 captures, then a FastAGI survey per call answered on the keypad
+(9 for the agent, 1-then-0 for the company, each 0.3 s after the question).
+By default the prompts play as long as the English recordings do (a survey
+takes about 30 s) and AMI is the account dialplan/manager-ivr-survey.conf
+sets up; so 1000 calls are 1000 surveys open at once. `--prompts short`
+(one-second prompts, ~400 open at once) leaves the database one second, the
+intro, to open each survey before the first question; `--account all`
+streams every event class (about 290 a call instead of 30).
 
-- turnaround: from a reply sent to the service's next command received, what a
-  caller hears as a gap between prompts;
-- first command: from the header sent to the first command (call lookup and
-  the survey row written).
+Times:
+- turnaround: from a reply to the service's next command, what a caller hears
+  as a gap between prompts. Taken from the kernel's packet timestamps on
+  loopback (bench/wire_capture.py, needs tcpdump and root), which is what
+  Asterisk's AGI thread sees; the simulator's own reading, which adds its
+  event loop's delays, is printed beside it ("sim p99");
+- first command: from the header to the first command (call lookup, the
+  policy's history read, the survey row started).
 
 Same simulator process, same calls, one after the other:
 - baseline: a bare FastAgiServer route sending the same command shapes with no
   tracking and no database, and a plain AMI login that reads and discards events;
-- service: `ivr-survey run`'s Service on SQLite (tracking, policy, survey
-  machine, every answer written), then every answer counted in the database.
+- service: `ivr-survey run`'s Service (tracking, policy, survey machine, every
+  answer written) on SQLite, and on PostgreSQL with `--postgres URL`, then every
+  answer counted in the database.
 
-Usage: python bench/agi_concurrency.py [--calls 100 300 1000]
+Usage: python bench/agi_concurrency.py [--calls 100 1000] [--postgres URL]
+           [--prompts spoken|short] [--account shipped|all] [--repeat N]
 """
 
 from __future__ import annotations
@@ -26,13 +36,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import socket
 import statistics
 import sys
 import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import wire_capture
 
 from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
 from ivr.fastagi import AgiChannel, FastAgiServer
@@ -40,8 +54,7 @@ from ivr.service import Service
 from storage.database import upgrade
 
 HERE = Path(__file__).resolve().parent
-# Calls reaching the survey per second: 1000 calls arrive over 10 s and, with
-# surveys of ~10 s, are all open at once.
+# Calls reaching the survey per second: 1000 calls arrive over 10 s.
 CALLS_PER_SECOND = 100
 SECRET = "bench"  # noqa: S105 - the simulator's own test account
 
@@ -64,11 +77,13 @@ class Simulator:
         self.ami_port = ami_port
 
     @classmethod
-    async def start(cls, agi_port: int) -> Simulator:
+    async def start(cls, agi_port: int, *options: str) -> Simulator:
+        """`options` are sim_process.py's: `--account shipped|all`, `--prompts spoken|short`."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             str(HERE / "sim_process.py"),
             str(agi_port),
+            *options,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=1 << 26,
@@ -128,16 +143,46 @@ class Peak:
             await asyncio.sleep(0.005)
 
 
+@contextlib.asynccontextmanager
+async def watched(server: FastAgiServer) -> AsyncIterator[Peak]:
+    """The most FastAGI sessions open at once while the block runs."""
+    peak = Peak()
+    watcher = asyncio.create_task(peak.watch(server))
+    try:
+        yield peak
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+async def on_the_wire(
+    agi_port: int, folder: Path, run: Callable[[], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    """`run()`'s measurements, with the wire's when tcpdump can capture."""
+    if not wire_capture.available():
+        return await run()
+    capture = wire_capture.LoopbackCapture(agi_port, folder / "agi.pcap")
+    async with capture:
+        measured = await run()
+    wire = capture.measured()
+    measured.update(wire_gaps=wire.gaps, wire_firsts=wire.firsts, wire_broken=wire.broken)
+    measured["wire_dropped"] = wire.dropped
+    return measured
+
+
 async def baseline(sim: Simulator, agi_port: int, calls: int) -> dict[str, Any]:
     server = FastAgiServer(bare_route, host="127.0.0.1", port=agi_port)
     await server.start()
     reader = asyncio.create_task(bare_ami_reader(sim.ami_port))
     await asyncio.sleep(0.2)
-    measured = await sim.calls(calls)
+    async with watched(server) as peak:
+        measured = await sim.calls(calls)
     reader.cancel()
     with contextlib.suppress(asyncio.CancelledError, ConnectionError):
         await reader
     await server.stop(grace=1.0)
+    measured.update(peak=peak.value, stored=None)
     return measured
 
 
@@ -156,10 +201,8 @@ async def service(sim: Simulator, agi_port: int, calls: int, url: str) -> dict[s
     assert svc.agi is not None
     assert svc.repository is not None
     assert await svc.ami.wait_logged_in(10.0)
-    peak = Peak()
-    watcher = asyncio.create_task(peak.watch(svc.agi))
-    measured = await sim.calls(calls)
-    watcher.cancel()
+    async with watched(svc.agi) as peak:
+        measured = await sim.calls(calls)
     await svc.stop(grace=10.0)
     await svc.start()  # a fresh engine to count what is durably stored
     stored = 0
@@ -172,45 +215,69 @@ async def service(sim: Simulator, agi_port: int, calls: int, url: str) -> dict[s
     return measured
 
 
-async def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, nargs="+", default=[100, 300, 1000])
+    parser.add_argument("--calls", type=int, nargs="+", default=[100, 1000])
     parser.add_argument(
         "--postgres",
         default=None,
         metavar="URL",
         help="also run the service on this PostgreSQL database (it is upgraded, then filled)",
     )
-    args = parser.parse_args()
+    parser.add_argument("--prompts", choices=("spoken", "short"), default="spoken")
+    parser.add_argument("--account", choices=("shipped", "all"), default="shipped")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each case, one after another"
+    )
+    return parser.parse_args()
+
+
+async def main() -> None:
+    args = arguments()
     agi_port = free_port()
-    sim = await Simulator.start(agi_port)
+    sim = await Simulator.start(agi_port, "--prompts", args.prompts, "--account", args.account)
+    wire = "on the wire (tcpdump)" if wire_capture.available() else "SIMULATOR SIDE (no tcpdump)"
+    print(f"prompts {args.prompts}, AMI account {args.account}; turnaround {wire}")
     print(
-        "database calls  open-at-once  turnaround p50 / p99 ms  first-command p99 ms"
-        "  answers stored  | baseline turnaround p99 / first p99 ms  | p99 ratio"
+        "run  database  calls  open  turnaround p50 / p99 ms  sim p99  first p99  answers"
+        "  | baseline p99  sim p99 | p99 ratio"
     )
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            for calls in args.calls:
-                base = await baseline(sim, agi_port, calls)
-                targets = [("sqlite", f"sqlite+aiosqlite:///{Path(folder) / f'b{calls}.db'}")]
-                if args.postgres:
-                    targets.append(("postgres", args.postgres))
-                for label, url in targets:
-                    ours = await service(sim, agi_port, calls, url)
-                    report(label, calls, ours, base)
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch)
+            for run in range(1, args.repeat + 1):
+                for calls in args.calls:
+                    base = await on_the_wire(
+                        agi_port, folder, functools.partial(baseline, sim, agi_port, calls)
+                    )
+                    report(run, "bare", calls, base, base)
+                    targets = [("sqlite", f"sqlite+aiosqlite:///{folder / f'b{run}-{calls}.db'}")]
+                    if args.postgres:
+                        targets.append(("postgres", args.postgres))
+                    for label, url in targets:
+                        measure = functools.partial(service, sim, agi_port, calls, url)
+                        ours = await on_the_wire(agi_port, folder, measure)
+                        report(run, label, calls, ours, base)
     finally:
         await sim.stop()
 
 
-def report(label: str, calls: int, ours: dict[str, Any], base: dict[str, Any]) -> None:
-    ours_p99, base_p99 = p99(ours["gaps"]), p99(base["gaps"])
+def report(run: int, label: str, calls: int, ours: dict[str, Any], base: dict[str, Any]) -> None:
+    gaps = ours.get("wire_gaps", ours["gaps"])
+    firsts = ours.get("wire_firsts", ours["firsts"])
+    base_p99 = p99(base.get("wire_gaps", base["gaps"]))
+    stored = "-" if ours["stored"] is None else f"{ours['stored']}/{2 * calls}"
+    unread = []
+    if ours.get("wire_broken"):
+        unread.append(f"{ours['wire_broken']} connections with bytes missing from the capture")
+    if ours.get("wire_dropped"):
+        unread.append(f"{ours['wire_dropped']} packets dropped by the kernel")
     print(
-        f"{label:<8} {calls:>5}  {ours['peak']:>12}  "
-        f"{statistics.median(ours['gaps']) * 1000:>10.2f} / {ours_p99 * 1000:<9.2f}"
-        f"  {p99(ours['firsts']) * 1000:>20.1f}  "
-        f"{ours['stored']:>6}/{2 * calls:<6}"
-        f"  | {base_p99 * 1000:>22.2f} / {p99(base['firsts']) * 1000:<10.1f}"
-        f"  | {ours_p99 / base_p99:>8.2f}",
+        f"{run:>3}  {label:<8} {calls:>6} {ours['peak']:>5}  "
+        f"{statistics.median(gaps) * 1000:>10.2f} / {p99(gaps) * 1000:<9.2f}"
+        f" {p99(ours['gaps']) * 1000:>7.2f}  {p99(firsts) * 1000:>9.1f}  {stored:>9}"
+        f"  | {base_p99 * 1000:>12.2f}  {p99(base['gaps']) * 1000:>7.2f}"
+        f" | {p99(gaps) / base_p99:>9.2f}" + (f"  ({'; '.join(unread)})" if unread else ""),
         flush=True,
     )
 

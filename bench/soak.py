@@ -91,7 +91,7 @@ async def count_answers(url: str) -> int:
         await engine.dispose()
 
 
-async def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=200.0, help="calls started per second")
@@ -99,10 +99,20 @@ async def main() -> None:
     parser.add_argument("--idle", type=float, default=60.0, help="baseline idle seconds")
     parser.add_argument("--retention", type=float, default=30.0)
     parser.add_argument("--postgres", metavar="URL", help="run on this (empty) PostgreSQL db")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--account",
+        choices=("shipped", "all"),
+        default="shipped",
+        help="AMI account: dialplan/manager-ivr-survey.conf's, or every class unfiltered",
+    )
+    return parser.parse_args()
+
+
+async def main() -> None:
+    args = arguments()
     checkpoints = sorted({args.calls // 10, args.calls // 2, args.calls})
     agi_port = free_port()
-    sim = await Simulator.start(agi_port)
+    sim = await Simulator.start(agi_port, "--account", args.account, "--prompts", "short")
     with tempfile.TemporaryDirectory() as folder:
         url = args.postgres or f"sqlite+aiosqlite:///{Path(folder) / 'soak.db'}"
         await upgrade(url)
