@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ivr.domain import CallRecord
 from storage import upserts
 from storage.write_requests import (
     BeginSurvey,
@@ -43,44 +44,69 @@ provisional ids settled so far in this batch."""
 
 
 @dataclass
-class _Group:
-    """Writes that touch different rows; `keys` are the rows they touch."""
+class Group:
+    """Writes that touch different rows (`keys`), sorted by kind as they come.
 
+    `positions` are the writes' places in the batch; `saves` is every call
+    upsert (a call's record, a policy decision, a survey start's call).
+    """
+
+    positions: list[int] = field(default_factory=list)
     keys: set[Hashable] = field(default_factory=set)
-    writes: list[tuple[int, Write]] = field(default_factory=list)
+    saves: list[tuple[CallRecord, str | None]] = field(default_factory=list)
+    begins: list[tuple[int, BeginSurvey]] = field(default_factory=list)
+    answers: list[SaveAnswer] = field(default_factory=list)
+    comments: list[SaveComment] = field(default_factory=list)
+    statuses: list[FinishSurvey] = field(default_factory=list)
+
+    def add(self, index: int, write: Write) -> None:
+        self.positions.append(index)
+        if isinstance(write, SaveAnswer):
+            self.answers.append(write)
+        elif isinstance(write, SaveCall):
+            self.saves.append((write.call, None))
+        elif isinstance(write, RecordDecision):
+            self.saves.append((write.call, write.decision))
+        elif isinstance(write, BeginSurvey):
+            self.saves.append((write.call, None))
+            self.begins.append((index, write))
+        elif isinstance(write, FinishSurvey):
+            self.statuses.append(write)
+        else:
+            self.comments.append(write)
 
 
-def _keys(write: Write) -> set[Hashable]:
+def _keys(write: Write) -> tuple[Hashable, ...]:
     """The rows a write touches, and the provisional survey it waits for."""
-    if isinstance(write, SaveCall | RecordDecision):
-        return {("call", write.call.pbx, write.call.linkedid)}
-    if isinstance(write, BeginSurvey):
-        keys: set[Hashable] = {("call", write.call.pbx, write.call.linkedid)}
-        if write.provisional is not None:
-            keys.add(("survey", write.provisional))
-        return keys
     if isinstance(write, SaveAnswer):
-        keys = {("answer", write.survey_id, write.answer.question)}
+        touched: Hashable = ("answer", write.survey_id, write.answer.question)
+    elif isinstance(write, SaveCall | RecordDecision):
+        return (("call", write.call.pbx, write.call.linkedid),)
+    elif isinstance(write, BeginSurvey):
+        call = ("call", write.call.pbx, write.call.linkedid)
+        return (call,) if write.provisional is None else (call, ("survey", write.provisional))
     elif isinstance(write, SaveComment):
-        keys = {("comment", write.survey_id)}
+        touched = ("comment", write.survey_id)
     else:
-        keys = {("status", write.survey_id)}
+        touched = ("status", write.survey_id)
     if write.survey_id < 0:
         # Its survey may start in this very batch (a spool being replayed).
-        keys.add(("survey", write.survey_id))
-    return keys
+        return (touched, ("survey", write.survey_id))
+    return (touched,)
 
 
-def groups(writes: Sequence[Write]) -> list[list[tuple[int, Write]]]:
-    """`writes` (with their positions) cut into runs whose writes touch different rows."""
-    cut: list[_Group] = [_Group()]
+def groups(writes: Sequence[Write]) -> list[Group]:
+    """`writes` cut into runs whose writes touch different rows, in batch order."""
+    cut = [Group()]
     for index, write in enumerate(writes):
         keys = _keys(write)
-        if keys & cut[-1].keys:
-            cut.append(_Group())
-        cut[-1].keys |= keys
-        cut[-1].writes.append((index, write))
-    return [group.writes for group in cut if group.writes]
+        group = cut[-1]
+        if any(key in group.keys for key in keys):
+            group = Group()
+            cut.append(group)
+        group.keys.update(keys)
+        group.add(index, write)
+    return [group for group in cut if group.positions]
 
 
 async def apply(
@@ -89,19 +115,19 @@ async def apply(
     *,
     replaying: bool,
     real_id: RealId,
-) -> tuple[dict[int, int | None], dict[int, int | None]]:
+) -> dict[int, int | None]:
     """Run the writes in one transaction (the caller's); return each begin's
-    survey id by its position in `writes`, and the provisional ids settled."""
+    survey id by its position in `writes`."""
     outcomes: dict[int, int | None] = {}
     fresh: dict[int, int | None] = {}
     for group in groups(writes):
         await _apply_group(connection, group, outcomes, fresh, replaying=replaying, real_id=real_id)
-    return outcomes, fresh
+    return outcomes
 
 
 async def _apply_group(
     connection: AsyncConnection,
-    group: Sequence[tuple[int, Write]],
+    group: Group,
     outcomes: dict[int, int | None],
     fresh: dict[int, int | None],
     *,
@@ -109,49 +135,45 @@ async def _apply_group(
     real_id: RealId,
 ) -> None:
     sql = upserts.statements(connection)
-    call_ids = await _merge_calls(connection, sql, group)
-    begins = [(index, write) for index, write in group if isinstance(write, BeginSurvey)]
-    if begins:
-        opened = await _open_surveys(connection, sql, begins, call_ids, replaying=replaying)
-        for index, write in begins:
+    call_ids = await _merge_calls(connection, sql, group.saves) if group.saves else {}
+    if group.begins:
+        opened = await _open_surveys(connection, sql, group.begins, call_ids, replaying=replaying)
+        for index, begin in group.begins:
             outcomes[index] = opened[index]
-            if write.provisional is not None:
-                fresh[write.provisional] = opened[index]
-    answers: list[dict[str, Any]] = []
-    comments: list[dict[str, Any]] = []
-    statuses: list[dict[str, Any]] = []
-    for _, later in group:
-        if isinstance(later, SaveAnswer):
-            survey_id = real_id(later.survey_id, fresh)
+            if begin.provisional is not None:
+                fresh[begin.provisional] = opened[index]
+    if group.answers:
+        answers = []
+        for answer in group.answers:
+            survey_id = real_id(answer.survey_id, fresh)
             if survey_id is not None:
-                answers.append(upserts.answer_row(survey_id, later.answer))
-        elif isinstance(later, SaveComment):
-            survey_id = real_id(later.survey_id, fresh)
+                answers.append(upserts.answer_row(survey_id, answer.answer))
+        if answers:
+            await connection.execute(sql.upsert_answer, answers)
+    if group.comments:
+        comments = []
+        for comment in group.comments:
+            survey_id = real_id(comment.survey_id, fresh)
             if survey_id is not None:
-                comments.append(upserts.comment_row(survey_id, later.comment))
-        elif isinstance(later, FinishSurvey):
-            survey_id = real_id(later.survey_id, fresh)
+                comments.append(upserts.comment_row(survey_id, comment.comment))
+        if comments:
+            await connection.execute(sql.insert_comment, comments)
+    if group.statuses:
+        statuses = []
+        for status in group.statuses:
+            survey_id = real_id(status.survey_id, fresh)
             if survey_id is not None:
-                statuses.append(upserts.status_row(survey_id, later.status, later.finished_at))
-    if answers:
-        await connection.execute(sql.upsert_answer, answers)
-    if comments:
-        await connection.execute(sql.insert_comment, comments)
-    if statuses:
-        await _finish_surveys(connection, sql, statuses)
+                statuses.append(upserts.status_row(survey_id, status.status, status.finished_at))
+        if statuses:
+            await _finish_surveys(connection, sql, statuses)
 
 
 async def _merge_calls(
-    connection: AsyncConnection, sql: upserts.WriteStatements, group: Sequence[tuple[int, Write]]
+    connection: AsyncConnection,
+    sql: upserts.WriteStatements,
+    saves: Sequence[tuple[CallRecord, str | None]],
 ) -> dict[tuple[str, str], int]:
-    """Upsert every call of the group and merge their agent chains; their ids by (pbx, linkedid)."""
-    saves = [
-        (write.call, write.decision if isinstance(write, RecordDecision) else None)
-        for _, write in group
-        if isinstance(write, SaveCall | RecordDecision | BeginSurvey)
-    ]
-    if not saves:
-        return {}
+    """Upsert every call of a group and merge their agent chains; their ids by (pbx, linkedid)."""
     rows = [upserts.call_row(call, upserts.save_time(), decision) for call, decision in saves]
     returned = (await connection.execute(sql.merge_call, rows)).all()
     stored = {(row.pbx, row.linkedid): row for row in returned}

@@ -338,10 +338,9 @@ class GroupCommitWriter:
         """Run the writes in order in one transaction, a few statements for the
         lot (`storage.grouped_writes`); return each begin's survey id, by the
         begin's position in `writes`."""
-        outcomes, _ = await grouped_writes.apply(
+        return await grouped_writes.apply(
             connection, writes, replaying=replaying, real_id=self._real_id
         )
-        return outcomes
 
     def _real_id(self, survey_id: int, fresh: dict[int, int | None]) -> int | None:
         """The database id of a survey; None for a repeat survey that is not stored."""

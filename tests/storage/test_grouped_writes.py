@@ -67,4 +67,4 @@ def test_a_batch_is_cut_where_a_write_touches_a_row_already_in_the_group(
     writes: list[Write], expected: list[list[int]]
 ) -> None:
     """Expected: the positions of the writes in each group, in batch order."""
-    assert expected == [[index for index, _ in group] for group in groups(writes)]
+    assert expected == [group.positions for group in groups(writes)]
