@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 import tempfile
@@ -59,12 +60,17 @@ def rss_mb() -> float:
 
 
 def held(service: Service) -> str:
-    """What the service holds per call right now."""
+    """What the service holds per call right now, and the Python objects alive.
+
+    The object count tells a leak of Python objects (it keeps growing) from
+    native memory that fills up to a limit (SQLite's page cache, 2 MiB per
+    connection, grows with the database; RSS then rises while this stays level).
+    """
     writer = service.writer
     return (
         f"{service.calls_tracked():>8} {service.agi_sessions_open():>6} "
         f"{writer.pending if writer else 0:>7} {service.background.pending:>6} "
-        f"{service.spool_depth():>6}"
+        f"{service.spool_depth():>6} {len(gc.get_objects()):>8}"
     )
 
 
@@ -135,7 +141,7 @@ async def main() -> None:
             print(f"baseline: idle {args.idle:.0f} s, RSS {idle_start:.1f} -> {idle_end:.1f} MiB")
             print(
                 "   ended  surveyed  RSS MiB  growth MiB  vs idle end  tracked  agi  queued"
-                "  bkgnd  spool"
+                "  bkgnd  spool  objects"
             )
             start = rss_mb()
             ratio = start / idle_end
