@@ -203,6 +203,7 @@ class AmiClient:
         self._pending: set[asyncio.Future[Any]] = set()
         self.awaiting_actions: deque[Any] = deque()
         self.forgetable_actions = _EverythingForgettable()
+        self._leaving = False
         self.logins = 0
         self.resync_seconds: deque[float] = deque(maxlen=16)
 
@@ -224,6 +225,9 @@ class AmiClient:
             try:
                 await self._session()
                 failures = 0
+                if self._leaving:
+                    log.info("AMI %s (%s): logged off", self._config.name, where)
+                    return
                 log.warning("AMI %s (%s): connection lost; reconnecting", self._config.name, where)
             except AmiLoginRefused as error:
                 refused = True
@@ -236,6 +240,8 @@ class AmiClient:
                     error,
                 )
             except (OSError, TimeoutError, AmiConnectionLost) as error:
+                if self._leaving:
+                    return
                 failures += 1
                 log.warning(
                     "AMI %s (%s): cannot connect: %s",
@@ -385,6 +391,9 @@ class AmiClient:
         return [to_event(self._config.name, m, now) for m in messages if "Event" in m]
 
     async def logoff(self) -> None:
+        """End the session for good: Asterisk closes it after the Logoff, and
+        `run` returns instead of reconnecting."""
+        self._leaving = True
         if self._protocol is not None and not self._lost.is_set():
             with contextlib.suppress(TimeoutError, AmiConnectionLost):
                 await self.send_action({"Action": "Logoff"}, timeout=2.0)

@@ -612,3 +612,20 @@ async def test_a_caller_is_surveyed_while_reports_hold_every_reporting_connectio
         scores(survey),
         survey.status,
     )
+
+
+async def test_stopping_logs_off_without_reporting_a_lost_connection(
+    make_stack: StackFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service's own Logoff makes Asterisk close the session: that is the
+    end, not an outage, so no "connection lost; reconnecting" warning and no
+    new login follow it."""
+    stack = await make_stack()
+    logins = stack.pbx.login_attempts[:]
+
+    with caplog.at_level(logging.INFO, logger="ivr.ami"):
+        await stack.service.stop(grace=1.0)
+        await asyncio.sleep(0.3)
+
+    lost = [r.getMessage() for r in caplog.records if "connection lost" in r.getMessage()]
+    assert ([], logins) == (lost, stack.pbx.login_attempts)
