@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,6 +37,8 @@ from storage.write_requests import (
     SaveComment,
     Write,
 )
+
+_SurveyWrite = TypeVar("_SurveyWrite", SaveAnswer, SaveComment, FinishSurvey)
 
 RealId = Callable[[int, dict[int, int | None]], int | None]
 """The database id of a survey (or None for a repeat not stored), given the
@@ -142,30 +144,36 @@ async def _apply_group(
             outcomes[index] = opened[index]
             if begin.provisional is not None:
                 fresh[begin.provisional] = opened[index]
-    if group.answers:
-        answers = []
-        for answer in group.answers:
-            survey_id = real_id(answer.survey_id, fresh)
-            if survey_id is not None:
-                answers.append(upserts.answer_row(survey_id, answer.answer))
-        if answers:
-            await connection.execute(sql.upsert_answer, answers)
-    if group.comments:
-        comments = []
-        for comment in group.comments:
-            survey_id = real_id(comment.survey_id, fresh)
-            if survey_id is not None:
-                comments.append(upserts.comment_row(survey_id, comment.comment))
-        if comments:
-            await connection.execute(sql.insert_comment, comments)
-    if group.statuses:
-        statuses = []
-        for status in group.statuses:
-            survey_id = real_id(status.survey_id, fresh)
-            if survey_id is not None:
-                statuses.append(upserts.status_row(survey_id, status.status, status.finished_at))
-        if statuses:
-            await _finish_surveys(connection, sql, statuses)
+    answers = _rows(group.answers, fresh, real_id, lambda w, i: upserts.answer_row(i, w.answer))
+    if answers:
+        await connection.execute(sql.upsert_answer, answers)
+    comments = _rows(group.comments, fresh, real_id, lambda w, i: upserts.comment_row(i, w.comment))
+    if comments:
+        await connection.execute(sql.insert_comment, comments)
+    statuses = _rows(
+        group.statuses,
+        fresh,
+        real_id,
+        lambda w, i: upserts.status_row(i, w.status, w.finished_at),
+    )
+    if statuses:
+        await _finish_surveys(connection, sql, statuses)
+
+
+def _rows(
+    writes: Sequence[_SurveyWrite],
+    fresh: dict[int, int | None],
+    real_id: RealId,
+    row: Callable[[_SurveyWrite, int], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The statement parameters of writes to a survey, under its database id;
+    a repeat survey's writes (no id: the call was surveyed already) are left out."""
+    rows = []
+    for write in writes:
+        survey_id = real_id(write.survey_id, fresh)
+        if survey_id is not None:
+            rows.append(row(write, survey_id))
+    return rows
 
 
 async def _merge_calls(
