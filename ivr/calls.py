@@ -6,7 +6,7 @@ This module turns the AMI event stream of one PBX into that answer. It does no
 IO and reads no clock: every time comes from `AmiEvent.received_at` or from the
 `now` a caller passes, so the whole thing is tested by replaying the lab
 captures of Asterisk 22 (the "facts" cited below are numbered in
-`asterisk-22-transcripts/README.md`).
+`docs/asterisk-facts.md`).
 
 Rules, and why:
 

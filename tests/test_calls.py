@@ -3,8 +3,8 @@
 Each scenario replays the raw AMI events of one capture (`ivr.sim.transcript`)
 into a fresh `CallTracker` and compares the whole `CallRecord` it reports when
 the call ends. Times are the capture's own `## +s` markers, so every value in
-the tables below can be checked against the summaries in
-`asterisk-22-transcripts/summaries/`. Fact numbers refer to that README.
+the tables below can be checked against the capture files in
+`ivr/sim/transcripts/`. Fact numbers refer to `docs/asterisk-facts.md`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ DEMO_COMMAND = (
     "python3 -m venv .venv && .venv/bin/python -m pip install -q -e . && .venv/bin/ivr-survey demo"
 )
 TEST_COMMAND = (
-    "python3 -m venv .venv && .venv/bin/python -m pip install -q -e \".[test]\" "
+    'python3 -m venv .venv && .venv/bin/python -m pip install -q -e ".[test]" '
     "&& .venv/bin/python -m pytest"
 )
 

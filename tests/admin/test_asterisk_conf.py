@@ -18,14 +18,12 @@ from ivr.asterisk_conf import (
     split_arguments,
 )
 
-LAB = Path("/work/shared/asterisk-22-transcripts/configs")
 REPO = Path(__file__).resolve().parents[2]
 
 
 def lab_configs() -> Path:
-    """The Asterisk 22 lab configs: the shared folder, else the simulator's packaged copy."""
-    packaged = REPO / "ivr" / "sim" / "transcripts" / "configs"
-    return LAB if LAB.is_dir() else packaged
+    """The Asterisk 22 lab configs, as the package ships them beside the captures."""
+    return REPO / "ivr" / "sim" / "transcripts" / "configs"
 
 
 def dialplan(text: str) -> Dialplan:
