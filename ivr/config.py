@@ -170,6 +170,9 @@ class WebConfig:
     users: str = field(default="", repr=False)
     session_secret: str = field(default="", repr=False)
     session_hours: float = 12.0
+    login_failures_per_address: int = 20
+    login_failures_per_user: int = 10
+    login_window_seconds: float = 300.0
     metrics_auth: str = "token"
     min_n: int = 30
     champions: int = 5
@@ -551,6 +554,11 @@ def _check_web(web: WebConfig) -> list[str]:
             )
     if web.session_hours <= 0:
         problems.append("session_hours: must be more than 0")
+    for name in ("login_failures_per_address", "login_failures_per_user"):
+        if getattr(web, name) < 1:
+            problems.append(f"{name}: {getattr(web, name)} must be at least 1")
+    if web.login_window_seconds <= 0:
+        problems.append("login_window_seconds: must be more than 0 seconds")
     if web.metrics_auth not in ("token", "none"):
         problems.append(f"metrics_auth: {web.metrics_auth!r} is not one of token, none")
     if web.min_n < 1:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from importlib import metadata
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -26,6 +26,7 @@ from ivr.ports import RecordingLookup, ReportReader, ReportsUnavailable, Service
 from ivr.web import metrics as prometheus
 from ivr.web import openapi, pages, spec, views
 from ivr.web.auth import ADMIN, Authenticator, Principal
+from ivr.web.login_limits import LoginLimiter
 from ivr.web.metrics import AlertCounts
 from ivr.web.params import BadRequest, parse
 from ivr.web.style import STYLESHEET
@@ -34,7 +35,11 @@ log = logging.getLogger(__name__)
 
 CSV_PAGE = 2000
 AUDIO_TYPES = {".wav": "audio/wav", ".gsm": "audio/x-gsm", ".ulaw": "audio/basic"}
-PUBLIC_PATHS = frozenset({"/", "/healthz", "/login", "/api/openapi.json", "/static/style.css"})
+PUBLIC_PATHS = frozenset(
+    {"/", "/healthz", "/login", "/login/link", "/api/openapi.json", "/static/style.css"}
+)
+# Survey ids are a 32-bit integer column on PostgreSQL: a larger id names nothing.
+MAX_SURVEY_ID = 2**31 - 1
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -54,6 +59,7 @@ REPORTS: web.AppKey[ReportReader] = web.AppKey("reports")
 METRICS: web.AppKey[ServiceMetrics] = web.AppKey("metrics")
 SETTINGS = web.AppKey("settings", WebConfig)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
 ALERTS: web.AppKey[AlertSource | None] = web.AppKey("alerts")
 TODAY: web.AppKey[Callable[[], date]] = web.AppKey("today")
 REFRESH: web.AppKey[bool] = web.AppKey("refresh")
@@ -202,8 +208,9 @@ async def _recording(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="only admins may listen to recorded comments")
     recordings = request.app[RECORDINGS]
     path = None
-    if recordings is not None:
-        path = await recordings.path_of(int(request.match_info["survey_id"]))
+    survey_id = int(request.match_info["survey_id"])
+    if recordings is not None and survey_id <= MAX_SURVEY_ID:
+        path = await recordings.path_of(survey_id)
     if path is None:
         raise web.HTTPNotFound(text="no recording of this survey is readable here")
     content_type = AUDIO_TYPES.get(path.suffix, "application/octet-stream")
@@ -216,7 +223,11 @@ async def _healthz(request: web.Request) -> web.StreamResponse:
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
     source = request.app[ALERTS]
-    text = prometheus.render(request.app[METRICS], None if source is None else source.counts())
+    text = prometheus.render(
+        request.app[METRICS],
+        None if source is None else source.counts(),
+        login_refusals=request.app[LOGIN_LIMITER].refused(),
+    )
     return web.Response(text=text, headers={"Content-Type": prometheus.CONTENT_TYPE})
 
 
@@ -244,10 +255,24 @@ async def _root(request: web.Request) -> web.StreamResponse:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a local path: a login form must not redirect people to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/dashboard"
+    """Only a path on this site: a login form must not send people to another one.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash,
+    so `/\t/evil.example` would leave as `//evil.example`: anything but printable
+    ASCII is refused, and the rest must parse as a path with no scheme or host.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/dashboard"
+    if any(not 0x20 < ord(char) < 0x7F for char in target) or "\\" in target:
+        return "/dashboard"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return "/dashboard"
+    return target
+
+
+def _client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
 
 
 async def _login_form(request: web.Request) -> web.StreamResponse:
@@ -255,16 +280,7 @@ async def _login_form(request: web.Request) -> web.StreamResponse:
     return pages.login_page(target, None)
 
 
-async def _login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    name, password = form.get("username"), form.get("password")
-    target = _safe_next(str(form.get("next") or ""))
-    if not isinstance(name, str) or not isinstance(password, str):
-        return pages.login_page(target, "enter a user name and a password", status=400)
-    principal = await request.app[AUTHENTICATOR].login(name, password)
-    if principal is None:
-        log.warning("dashboard: failed login for %r from %s", name[:64], request.remote)
-        return pages.login_page(target, "wrong user name or password", status=401)
+def _signed_in(request: web.Request, principal: Principal, target: str) -> web.HTTPSeeOther:
     settings = request.app[SETTINGS]
     response = web.HTTPSeeOther(target)
     response.set_cookie(
@@ -276,10 +292,60 @@ async def _login(request: web.Request) -> web.StreamResponse:
         secure=settings.base_url().startswith("https://"),
         path="/",
     )
-    raise response
+    return response
+
+
+async def _login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name, password = form.get("username"), form.get("password")
+    target = _safe_next(str(form.get("next") or ""))
+    if not isinstance(name, str) or not isinstance(password, str):
+        return pages.login_page(target, "enter a user name and a password", status=400)
+    limiter = request.app[LOGIN_LIMITER]
+    address = _client_address(request)
+    refusal = limiter.refusal(address, name)
+    if refusal is not None:
+        return pages.login_page(
+            target, refusal.message, status=429, retry_after=refusal.retry_after
+        )
+    limiter.checking(address)
+    principal = None
+    try:
+        principal = await request.app[AUTHENTICATOR].login(name, password)
+    finally:
+        limiter.checked(address, name, succeeded=principal is not None)
+    if principal is None:
+        log.warning("dashboard: failed login for %r from %s", name[:64], address)
+        return pages.login_page(target, "wrong user name or password", status=401)
+    raise _signed_in(request, principal, target)
+
+
+async def _login_link(request: web.Request) -> web.StreamResponse:
+    """A one-time sign-in link: sets the session cookie, then opens the dashboard.
+
+    Opening the link again from a browser that it already signed in (a reload, a
+    second tab) just opens the dashboard: the link is spent, the session is not.
+    """
+    principal = request.app[AUTHENTICATOR].redeem_sign_in_link(request.query.get("token"))
+    if principal is None and PRINCIPAL in request:
+        raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
+    if principal is None:
+        return pages.login_page(
+            "/dashboard",
+            "this sign-in link has expired or was used already; sign in, or ask for a new "
+            "link (ivr-survey web login-link USER)",
+            status=403,
+        )
+    log.info(
+        "dashboard: %r signed in with a one-time link from %s",
+        principal.name,
+        _client_address(request),
+    )
+    raise _signed_in(request, principal, _safe_next(request.query.get("next")))
 
 
 async def _logout(request: web.Request) -> web.StreamResponse:
+    request.app[AUTHENTICATOR].revoke(request.cookies.get(openapi.SESSION_COOKIE))
     response = web.HTTPSeeOther("/login")
     response.del_cookie(openapi.SESSION_COOKIE, path="/")
     raise response
@@ -343,6 +409,11 @@ def create_app(
     app[REFRESH] = refresh_rollups
     app[RECORDINGS] = recordings
     app[AUTHENTICATOR] = Authenticator(settings)
+    app[LOGIN_LIMITER] = LoginLimiter(
+        per_address=settings.login_failures_per_address,
+        per_user=settings.login_failures_per_user,
+        window_seconds=settings.login_window_seconds,
+    )
     app.cleanup_ctx.append(_rollups)
     app.on_response_prepare.append(_security_headers)
     report_views: dict[str, View] = {
@@ -369,6 +440,7 @@ def create_app(
     app.router.add_get("/", _root, allow_head=False)
     app.router.add_get("/login", _login_form, allow_head=False)
     app.router.add_post("/login", _login)
+    app.router.add_get("/login/link", _login_link, allow_head=False)
     app.router.add_post("/logout", _logout)
     for path, render in pages.PAGES.items():
         app.router.add_get(path, _page(render), allow_head=False)

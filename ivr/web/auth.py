@@ -1,10 +1,18 @@
 """Who is asking: bearer tokens, signed session cookies, roles and masking.
 
 Tokens and users come from `[web]` in the configuration. A session cookie is
-`payload.signature`, the payload naming the user, role and expiry, signed with
-HMAC-SHA256 under `[web] session_secret` (or a random key per start, which logs
-everyone out on restart). It is checked against the configuration on every
-request, so removing a user or changing their role takes effect at once.
+`payload.signature`, the payload naming the user, role, expiry, a session id
+and a fingerprint of the user's password hash, signed with HMAC-SHA256 under
+`[web] session_secret` (or a random key per start, which logs everyone out on
+restart). It is checked against the configuration on every request, so
+removing a user, changing their role or their password ends their sessions.
+Logging out puts the session id on a revocation list kept until the cookie
+would have expired anyway, so a copied cookie stops working too.
+
+A one-time sign-in link carries the same kind of signed payload, marked as a
+link, with a short expiry and a nonce spent on first use: `ivr-survey web
+login-link` signs one for a configured user with the configured
+`session_secret`, and the demo signs one for its own run.
 
 Passwords are stored as PBKDF2-SHA256 hashes. Checking one costs ~0.1 s of CPU
 on purpose; that runs in a worker thread (hashlib releases the GIL while it
@@ -33,6 +41,11 @@ VIEWER = "viewer"
 PBKDF2_ITERATIONS = 600_000  # OWASP's 2023 figure for PBKDF2-HMAC-SHA256
 _COOKIE = re.compile(r"^[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{43}$")
 HASH_PREFIX = "pbkdf2_sha256"
+SESSION_KIND = "session"
+LINK_KIND = "link"
+# Spent nonces and revoked sessions are remembered until they expire; past this
+# many, new ones are refused rather than let the lists grow without bound.
+MAX_REMEMBERED = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +126,8 @@ class Authenticator:
         self._key = hashlib.sha256(b"ivr-survey session\0" + secret).digest()
         self._clock = clock
         self._hashing = asyncio.Lock()
+        self._revoked: dict[str, int] = {}
+        self._spent_links: dict[str, int] = {}
 
     @property
     def configured(self) -> bool:
@@ -147,31 +162,119 @@ class Authenticator:
 
     def session_cookie(self, principal: Principal) -> str:
         expires = int(self._clock() + self._config.session_hours * 3600)
-        payload = _b64(
-            json.dumps({"u": principal.name, "r": principal.role, "e": expires}).encode("utf-8")
+        return self._signed(
+            {
+                "k": SESSION_KIND,
+                "u": principal.name,
+                "r": principal.role,
+                "e": expires,
+                "s": secrets.token_urlsafe(12),
+                "p": self._password_mark(principal.name),
+            }
         )
-        return f"{payload}.{self._sign(payload)}"
 
     def from_cookie(self, cookie: str | None) -> Principal | None:
         """The session's user, if the cookie is authentic, unexpired and still valid."""
-        if not cookie or not _COOKIE.match(cookie):
+        data = self._verified(cookie, SESSION_KIND)
+        if data is None:
             return None
-        payload, signature = cookie.split(".")
+        session = data.get("s")
+        if not isinstance(session, str) or session in self._revoked:
+            return None
+        return self._current_user(data)
+
+    def revoke(self, cookie: str | None) -> bool:
+        """End the cookie's session here and now; False when it was no valid session."""
+        data = self._verified(cookie, SESSION_KIND)
+        session = None if data is None else data.get("s")
+        if not isinstance(session, str) or data is None:
+            return False
+        self._forget_expired()
+        if len(self._revoked) >= MAX_REMEMBERED:
+            return False
+        self._revoked[session] = _expiry(data)
+        return True
+
+    def sign_in_link_token(self, name: str, *, valid_seconds: float) -> str:
+        """A token for `/login/link?token=...` that signs `name` in once."""
+        user = self._users.get(name)
+        if user is None:
+            raise KeyError(name)
+        return self._signed(
+            {
+                "k": LINK_KIND,
+                "u": user.name,
+                "r": user.role,
+                "e": int(self._clock() + valid_seconds),
+                "n": secrets.token_urlsafe(12),
+                "p": self._password_mark(user.name),
+            }
+        )
+
+    def redeem_sign_in_link(self, token: str | None) -> Principal | None:
+        """The link's user, once: a second use, an expired or forged link gives None."""
+        data = self._verified(token, LINK_KIND)
+        if data is None:
+            return None
+        nonce = data.get("n")
+        if not isinstance(nonce, str) or nonce in self._spent_links:
+            return None
+        principal = self._current_user(data)
+        if principal is None:
+            return None
+        self._forget_expired()
+        if len(self._spent_links) >= MAX_REMEMBERED:
+            return None
+        self._spent_links[nonce] = _expiry(data)
+        return principal
+
+    def _signed(self, data: dict[str, object]) -> str:
+        payload = _b64(json.dumps(data, separators=(",", ":")).encode("utf-8"))
+        return f"{payload}.{self._sign(payload)}"
+
+    def _verified(self, token: str | None, kind: str) -> dict[str, object] | None:
+        """The payload of an authentic, unexpired token of this kind."""
+        if not token or not _COOKIE.match(token):
+            return None
+        payload, signature = token.split(".")
         if not hmac.compare_digest(self._sign(payload), signature):
             return None
         try:
             data = json.loads(_unb64(payload))
         except (binascii.Error, ValueError):
             return None
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or data.get("k") != kind:
             return None
-        name, role, expires = data.get("u"), data.get("r"), data.get("e")
+        expires = data.get("e")
         if not isinstance(expires, int) or expires < self._clock():
             return None
+        return data
+
+    def _current_user(self, data: dict[str, object]) -> Principal | None:
+        """The named user if they still exist with the same role and password."""
+        name, role = data.get("u"), data.get("r")
         user = self._users.get(name) if isinstance(name, str) else None
-        if user is None or user.role != role:
+        if user is None or user.role != role or data.get("p") != self._password_mark(user.name):
             return None
         return Principal(name=user.name, role=user.role)
 
+    def _password_mark(self, name: str) -> str:
+        """A short keyed digest of the user's password hash: a new password ends old sessions."""
+        user = self._users.get(name)
+        material = b"" if user is None else user.password_hash.encode("utf-8")
+        return _b64(hmac.new(self._key, b"password\0" + material, hashlib.sha256).digest()[:9])
+
+    def _forget_expired(self) -> None:
+        now = self._clock()
+        for remembered in (self._revoked, self._spent_links):
+            for key in [key for key, expires in remembered.items() if expires < now]:
+                del remembered[key]
+
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+
+
+def _expiry(data: dict[str, object]) -> int:
+    """The verified token's expiry; `_verified` has already checked it is an int."""
+    expires = data["e"]
+    return expires if isinstance(expires, int) else 0

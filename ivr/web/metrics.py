@@ -137,7 +137,12 @@ def _family(
     return lines
 
 
-def render(metrics: ServiceMetrics, alerts: AlertCounts | None = None) -> str:
+def render(
+    metrics: ServiceMetrics,
+    alerts: AlertCounts | None = None,
+    *,
+    login_refusals: Mapping[str, int] | None = None,
+) -> str:
     """The exposition text, one family per metric, ending with a newline."""
     finished = dict(metrics.surveys_by_status())
     for status in SurveyStatus:
@@ -212,5 +217,16 @@ def render(metrics: ServiceMetrics, alerts: AlertCounts | None = None) -> str:
             "gauge",
             "Detractor webhooks waiting to be sent.",
             [("", alerts.queued)],
+        )
+    if login_refusals is not None:
+        lines += _family(
+            "ivr_survey_web_logins_refused_total",
+            "counter",
+            "Dashboard sign-ins refused before the password was checked, by reason "
+            "(address or user: too many failures; busy: one check at a time per address).",
+            [
+                (f'{{reason="{_escape(reason)}"}}', count)
+                for reason, count in sorted(login_refusals.items())
+            ],
         )
     return "\n".join(lines) + "\n"

@@ -167,7 +167,9 @@ def _page(status: int, title: str, body: str) -> web.Response:
     return web.Response(text=document, status=status, content_type="text/html")
 
 
-def login_page(target: str, message: str | None, *, status: int = 200) -> web.Response:
+def login_page(
+    target: str, message: str | None, *, status: int = 200, retry_after: int | None = None
+) -> web.Response:
     problem = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
     body = f"""<div class="login panel"><h1>ivr·survey</h1>
 <form method="post" action="/login">
@@ -177,7 +179,10 @@ def login_page(target: str, message: str | None, *, status: int = 200) -> web.Re
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>{problem}</form></div>"""
-    return _page(status, "Sign in", body)
+    response = _page(status, "Sign in", body)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def error_page(status: int, message: str) -> web.Response:

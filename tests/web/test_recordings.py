@@ -84,10 +84,21 @@ async def test_admin_hears_the_recording_served_by_survey_id(
         ("/recordings/{here}", {}, 401),
         ("/recordings/{elsewhere}", ADMIN, 404),
         ("/recordings/999999", ADMIN, 404),
+        ("/recordings/2147483648", ADMIN, 404),
+        ("/recordings/999999999999999999", ADMIN, 404),
         ("/recordings/..%2Fsecret.wav", ADMIN, 404),
         ("/recordings/../secret.wav", ADMIN, 404),
     ],
-    ids=["viewer", "anonymous", "file not here", "no such survey", "encoded path", "dot path"],
+    ids=[
+        "viewer",
+        "anonymous",
+        "file not here",
+        "no such survey",
+        "past a 32-bit id",
+        "18 digits",
+        "encoded path",
+        "dot path",
+    ],
 )
 async def test_recordings_are_for_admins_and_never_by_path(
     client: tuple[Client, int, int], path: str, headers: dict[str, str], expected_status: int
