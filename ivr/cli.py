@@ -1,4 +1,4 @@
-"""`ivr-survey` command line: run, demo, db upgrade, export, report, optout, purge.
+"""`ivr-survey` command line: run, demo, db upgrade, export, report, optout, purge, web.
 
 Every failure a user can cause (bad config, unreachable or unmigrated
 database, port in use) ends as one or a few plain lines on stderr and a
@@ -20,8 +20,9 @@ from ivr import __version__
 from ivr.config import CONFIG_ENV, Config, ConfigError, load
 from storage.database import (
     DatabaseError,
-    create_engine,
     default_sqlite_url,
+    missing_directory,
+    open_migrated,
     redact_url,
     session_factory,
     upgrade,
@@ -33,6 +34,29 @@ log = logging.getLogger("ivr")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+LINK_MINUTES = 15.0
+CONFIG_HELP = "TOML configuration file (default: $IVR_SURVEY_CONFIG, if set)"
+DEBUG_HELP = "log everything, with tracebacks"
+
+
+class _Commands:
+    """Adds subcommands that also take `--config` and `--debug` after their name.
+
+    People write `ivr-survey report --config x.toml` as often as the other way
+    round; SUPPRESS keeps a value given before the subcommand when none is given
+    after it.
+    """
+
+    def __init__(self, group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        self._group = group
+
+    def add_parser(self, name: str, *, help: str) -> argparse.ArgumentParser:
+        parser = self._group.add_parser(name, help=help)
+        parser.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+        parser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+        )
+        return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,11 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ivr-survey", description="Post-call NPS surveys for Asterisk."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--config", help="TOML configuration file (default: $IVR_SURVEY_CONFIG, if set)"
-    )
-    parser.add_argument("--debug", action="store_true", help="log everything, with tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--config", help=CONFIG_HELP)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    commands = _Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
 
     commands.add_parser("run", help="run the service against the configured Asterisk")
 
@@ -59,12 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=None, help="random seed for repeatable traffic")
 
     db = commands.add_parser("db", help="database schema")
-    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    db_commands = _Commands(
+        db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    )
     db_commands.add_parser("upgrade", help="create or migrate the schema to the latest version")
 
     prompts = commands.add_parser("prompts", help="the survey's sound files")
-    prompt_commands = prompts.add_subparsers(
-        dest="prompts_command", required=True, metavar="PROMPTS_COMMAND"
+    prompt_commands = _Commands(
+        prompts.add_subparsers(dest="prompts_command", required=True, metavar="PROMPTS_COMMAND")
     )
     build = prompt_commands.add_parser(
         "build", help="synthesize every prompt offline with espeak-ng and sox"
@@ -101,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_period(report)
 
     optout = commands.add_parser("optout", help="callers who must never be surveyed")
-    optout_commands = optout.add_subparsers(
-        dest="optout_command", required=True, metavar="OPTOUT_COMMAND"
+    optout_commands = _Commands(
+        optout.add_subparsers(dest="optout_command", required=True, metavar="OPTOUT_COMMAND")
     )
     for action, text in (("add", "never survey this number"), ("remove", "survey it again")):
         optout_commands.add_parser(action, help=text).add_argument("number")
@@ -113,6 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     purge.add_argument(
         "--days", type=_positive, help="keep this many days instead (default: the config)"
+    )
+
+    web = commands.add_parser("web", help="the dashboard's users")
+    web_commands = _Commands(
+        web.add_subparsers(dest="web_command", required=True, metavar="WEB_COMMAND")
+    )
+    link = web_commands.add_parser(
+        "login-link", help="print a one-time link that signs a configured [web] user in"
+    )
+    link.add_argument("user", help="a name from [web] users")
+    link.add_argument(
+        "--minutes",
+        type=float,
+        default=LINK_MINUTES,
+        help=f"how long the link stays valid (default: {LINK_MINUTES:g})",
     )
     return parser
 
@@ -181,6 +220,10 @@ def _configure_logging(debug: bool) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not debug:
+        # Alembic narrates every migration step at INFO ("Context impl SQLiteImpl.");
+        # between `check`'s OK/FAIL lines and the demo's calls it is noise.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:
@@ -197,9 +240,14 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             seed=args.seed,
         )
     if args.command == "db":
+        created = missing_directory(config.database.url)
         revision = await upgrade(config.database.url)
+        if created is not None:
+            print(f"created the folder {created} for the SQLite database")
         print(f"database {redact_url(config.database.url)} is at revision {revision}")
         return EXIT_OK
+    if args.command == "web":
+        return _login_link(config, args.user, args.minutes)
     if args.command == "check":
         from ivr.check import run_check  # noqa: PLC0415
         from ivr.prompts import parse_list  # noqa: PLC0415
@@ -259,10 +307,39 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _login_link(config: Config, user: str, minutes: float) -> int:
+    """The link is signed with `[web] session_secret`, which the running service
+    shares: without one configured, each service start picks its own key."""
+    from ivr.web.auth import Authenticator  # noqa: PLC0415 - keeps `export`/`report` light
+
+    if not config.web.session_secret:
+        print(
+            "ivr-survey: [web] session_secret is not set, so the running service signs with a "
+            "key of its own that this command cannot know; set session_secret (the same for "
+            "the service and this command), restart the service, and ask again",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    if user not in config.web.web_users():
+        known = ", ".join(sorted(config.web.web_users())) or "none"
+        print(f"ivr-survey: no [web] user {user!r} (configured: {known})", file=sys.stderr)
+        return EXIT_FAILURE
+    if not 0 < minutes <= 24 * 60:
+        print("ivr-survey: --minutes must be more than 0 and at most 1440", file=sys.stderr)
+        return EXIT_USAGE
+    token = Authenticator(config.web).sign_in_link_token(user, valid_seconds=minutes * 60)
+    print(f"{config.web.base_url()}/login/link?token={token}")
+    print(
+        f"valid once, for {minutes:g} minutes, while the service runs with this session_secret",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 async def _export(
     config: Config, output_format: str, since: datetime | None, until: datetime | None
 ) -> int:
-    engine = create_engine(config.database.url)
+    engine = await open_migrated(config.database.url)
     try:
         rows = await export_rows(session_factory(engine), since=since, until=until)
     finally:
@@ -272,7 +349,7 @@ async def _export(
 
 
 async def _report(config: Config, since: datetime | None, until: datetime | None) -> int:
-    engine = create_engine(config.database.url)
+    engine = await open_migrated(config.database.url)
     try:
         report = await nps_report(session_factory(engine), since=since, until=until)
     finally:

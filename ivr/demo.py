@@ -21,6 +21,7 @@ from pathlib import Path
 from ivr.config import Config, DatabaseConfig
 from ivr.service import Service
 from ivr.sim import Agent, AmiAccount, CallPlan, CallResult, SimulatedPbx, run_traffic
+from ivr.web.auth import Authenticator, hash_password
 from storage.database import create_engine, redact_url, session_factory, upgrade
 from storage.reports import format_report, nps_report
 from storage.repository import SqlSurveyRepository
@@ -33,6 +34,14 @@ DEMO_AGENTS = (
     Agent("Dmitri Volkov", "PJSIP/dmitri"),
 )
 DEMO_QUEUES = ("support", "sales", "billing")
+DEMO_USER = "demo"
+# The printed sign-in link works once and only while this demo runs: its
+# session secret is made anew at each start, so a link from an earlier run is
+# refused. A day is longer than anyone leaves a demo running.
+DEMO_LINK_SECONDS = 24 * 3600.0
+# The demo user's password is random and never shown (the link is the way in);
+# few iterations because nobody can guess it and the demo should start at once.
+DEMO_PASSWORD_ITERATIONS = 1000
 
 
 def _free_port() -> int:
@@ -54,7 +63,9 @@ def _can_bind(host: str, port: int) -> bool:
 def demo_config(
     base: Config, *, ami_port: int, agi_port: int, secret: str, url: str, web_token: str
 ) -> Config:
-    """The user's config with AMI/FastAGI pointed at the simulator on loopback."""
+    """The user's config with AMI/FastAGI pointed at the simulator on loopback,
+    and a dashboard user of the demo's own that the printed link signs in."""
+    password_hash = hash_password(secrets.token_urlsafe(18), iterations=DEMO_PASSWORD_ITERATIONS)
     return replace(
         base,
         ami=replace(
@@ -71,6 +82,8 @@ def demo_config(
             base.web,
             port=base.web.port if _can_bind(base.web.host, base.web.port) else 0,
             tokens=f"{base.web.tokens} admin:{web_token}".strip(),
+            users=f"{base.web.users} {DEMO_USER}:admin:{password_hash}".strip(),
+            session_secret=secrets.token_urlsafe(32),
         ),
         survey=replace(base.survey, answer_timeout=3.0, ten_timeout=1.0),
     )
@@ -170,10 +183,12 @@ class _CallPrinter:
             await asyncio.wait(set(self._pending), timeout=5.0)
 
     async def _describe(self, plan: CallPlan, result: CallResult) -> None:
-        self.count += 1
+        """Queue and agent as stored, so each line agrees with `report`; the call's
+        number is taken when its line is printed, so numbers run in order."""
         stored = await self._repository.get_survey(DEMO_PBX, result.linkedid)
         call = await self._repository.get_call(DEMO_PBX, result.linkedid)
         agent = call.last_agent.name if call and call.last_agent else "-"
+        queue = (call.queue if call else None) or "-"
         if stored is None:
             outcome = "no survey"
         else:
@@ -182,9 +197,10 @@ class _CallPrinter:
                 for answer in stored.answers
             )
             outcome = f"{stored.status.value}: {scores or 'no answers'}"
+        self.count += 1
         print(
-            f"call {self.count:>4}  Linkedid={result.linkedid}  {plan.flow.value:<24} "
-            f"queue={plan.queue:<8} agent={agent:<14} {outcome}",
+            f"call {self.count:>5}  Linkedid={result.linkedid:<20} {plan.flow.value:<24} "
+            f"queue={queue:<10} agent={agent:<16} {outcome}",
             flush=True,
         )
 
@@ -200,13 +216,19 @@ def _print_banner(
     calls: int | None,
 ) -> None:
     """Where everything is: the simulated PBX, the data, the dashboard and its token."""
-    dashboard = f"{service.web.url}/dashboard" if service.web else "-"
+    dashboard = "-"
+    if service.web:
+        token = Authenticator(service.config.web).sign_in_link_token(
+            DEMO_USER, valid_seconds=DEMO_LINK_SECONDS
+        )
+        dashboard = f"{service.web.url}/login/link?token={token}"
     print(
         f"ivr-survey demo: simulated Asterisk AMI on 127.0.0.1:{pbx_port}, "
         f"FastAGI on 127.0.0.1:{agi_port}\n"
         f"  answers go to {redact_url(url)} (schema {revision})\n"
         f"  read them with: IVR_SURVEY_DATABASE_URL='{url}' ivr-survey report  (or export)\n"
-        f"  dashboard: {dashboard}  (API: Authorization: Bearer {web_token})\n"
+        f"  dashboard (opens signed in, once): {dashboard}\n"
+        f"  API: Authorization: Bearer {web_token}\n"
         f"  {'stops after ' + str(calls) + ' calls' if calls else 'press Ctrl-C to stop'}",
         flush=True,
     )

@@ -8,7 +8,6 @@ keys, and a number is removed by typing it again.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr.config import Config
 from ivr.privacy import normalise_number
-from storage.database import check_migrated, create_engine, session_factory
+from storage.database import open_migrated, session_factory
 from storage.policy_store import SqlPolicyStore, purge
 
 EXIT_OK = 0
@@ -28,12 +27,9 @@ Work = Callable[[async_sessionmaker[AsyncSession]], Awaitable[int]]
 
 
 async def _on_database(config: Config, work: Work) -> int:
-    """Run `work` on the migrated database; an unmigrated one says what to run."""
-    # Alembic's "Context impl" lines would bury the one line this command prints.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    engine = create_engine(config.database.url)
+    """Run `work` on the migrated database; a missing or unmigrated one says what to run."""
+    engine = await open_migrated(config.database.url)
     try:
-        await check_migrated(engine)
         return await work(session_factory(engine))
     finally:
         await engine.dispose()

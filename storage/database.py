@@ -246,6 +246,45 @@ async def check_migrated(engine: AsyncEngine) -> None:
     )
 
 
+def _sqlite_path(url: URL) -> Path | None:
+    if url.drivername == SQLITE_DRIVER and url.database and url.database != ":memory:":
+        return Path(url.database).expanduser()
+    return None
+
+
+async def open_migrated(url: str | URL) -> AsyncEngine:
+    """An engine on an existing database at the head revision, for the commands
+    that only use one (`report`, `export`, `optout`, `purge`): they must never
+    create a database.
+
+    SQLite creates a missing file on first connect, so its file is looked for
+    before any connection is made.
+    """
+    normalized = normalize_url(url)
+    path = _sqlite_path(normalized)
+    if path is not None and not path.exists():
+        raise DatabaseNotMigrated(
+            f"database {redact_url(normalized)} does not exist (no such file), needs revision "
+            f"{head_revision()}: run `{UPGRADE_COMMAND}` to create it, or point "
+            "IVR_SURVEY_DATABASE_URL ([database] url) at the service's database"
+        )
+    engine = create_engine(normalized)
+    try:
+        await check_migrated(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
+
+
+def missing_directory(url: str | URL) -> Path | None:
+    """The folder `upgrade` would create for a SQLite file, if it does not exist yet."""
+    path = _sqlite_path(normalize_url(url))
+    if path is None or path.parent.exists():
+        return None
+    return path.parent
+
+
 def _run_upgrade(connection: Connection, config: Config) -> str | None:
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
@@ -255,9 +294,10 @@ def _run_upgrade(connection: Connection, config: Config) -> str | None:
 def _create_sqlite_directory(url: URL) -> None:
     """Create the directory of a SQLite file: upgrading is how a fresh
     installation creates its database, and SQLite will not create folders."""
-    if url.drivername == SQLITE_DRIVER and url.database and url.database != ":memory:":
+    path = _sqlite_path(url)
+    if path is not None:
         try:
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise DatabaseError(
                 f"cannot create the directory of database {redact_url(url)}: {error}"

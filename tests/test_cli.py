@@ -96,3 +96,84 @@ def test_run_refuses_an_unmigrated_database_with_the_command_to_run(tmp_path: Pa
     assert 1 == result.returncode
     assert "ivr-survey db upgrade" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["report"], ["export"], ["optout", "list"], ["purge", "--days", "30"]]
+)
+def test_commands_that_read_never_create_a_missing_database(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """On a missing SQLite file they say what `run` says, and leave no file behind."""
+    database = tmp_path / "missing.db"
+    env = {"IVR_SURVEY_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    result = ivr_survey(*command, cwd=tmp_path, env=env)
+    assert (1, False) == (result.returncode, database.exists())
+    assert "ivr-survey db upgrade" in result.stderr
+    assert "no such table" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_report_on_an_unmigrated_database_says_which_command_migrates_it(tmp_path: Path) -> None:
+    """An empty SQLite file gets the same advice as `run`, not `no such table: answers`."""
+    database = tmp_path / "empty.db"
+    database.write_bytes(b"")
+    env = {"IVR_SURVEY_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    result = ivr_survey("report", cwd=tmp_path, env=env)
+    assert 1 == result.returncode
+    assert "ivr-survey db upgrade" in result.stderr
+    assert "no such table" not in result.stderr
+
+
+def test_config_is_accepted_after_the_subcommand_too(tmp_path: Path) -> None:
+    """`ivr-survey report --config x.toml` reads x.toml as `--config x.toml report` does."""
+    config = tmp_path / "bad.toml"
+    config.write_text('[ami]\nport = "x"\n', encoding="utf-8")
+    before = ivr_survey("--config", str(config), "report", cwd=tmp_path)
+    after = ivr_survey("report", "--config", str(config), cwd=tmp_path)
+    expected = [
+        "ivr-survey: the configuration has problems:",
+        "  [ami] port: expected a whole number, got 'x'",
+    ]
+    assert (2, expected) == (before.returncode, before.stderr.splitlines())
+    assert (2, expected) == (after.returncode, after.stderr.splitlines())
+
+
+def test_db_upgrade_creates_and_names_a_missing_sqlite_folder(tmp_path: Path) -> None:
+    """The folder of a new SQLite file is created, and the output says so."""
+    folder = tmp_path / "var" / "lib"
+    env = {"IVR_SURVEY_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'survey.db'}"}
+    result = ivr_survey("db", "upgrade", cwd=tmp_path, env=env)
+    assert (0, True) == (result.returncode, (folder / "survey.db").exists()), result.stderr
+    assert f"created the folder {folder} for the SQLite database" in result.stdout.splitlines()
+
+
+def _web_env(secret: str) -> dict[str, str]:
+    from ivr.web.auth import hash_password  # noqa: PLC0415 - only these tests need it
+
+    users = f"maria:admin:{hash_password('correct horse', iterations=1000)}"
+    return {"IVR_SURVEY_WEB_USERS": users, "IVR_SURVEY_WEB_SESSION_SECRET": secret}
+
+
+def test_web_login_link_prints_a_one_time_link_for_a_configured_user(tmp_path: Path) -> None:
+    """The link points at the service's `/login/link` and carries a signed token."""
+    result = ivr_survey("web", "login-link", "maria", cwd=tmp_path, env=_web_env("s" * 32))
+    assert 0 == result.returncode, result.stderr
+    (link,) = result.stdout.split()
+    assert "/login/link?token=" in link
+
+
+@pytest.mark.parametrize(
+    ("user", "secret", "expected_in_error"),
+    [
+        ("maria", "", "session_secret is not set"),
+        ("nobody", "s" * 32, "no [web] user 'nobody' (configured: maria)"),
+    ],
+)
+def test_web_login_link_refuses_with_the_reason(
+    tmp_path: Path, user: str, secret: str, expected_in_error: str
+) -> None:
+    """Without a shared secret or for an unknown user there is no link, and a clear why."""
+    result = ivr_survey("web", "login-link", user, cwd=tmp_path, env=_web_env(secret))
+    assert (1, "") == (result.returncode, result.stdout)
+    assert expected_in_error in result.stderr
