@@ -61,7 +61,7 @@ from sqlalchemy.engine import URL
 from ivr.ami import Utf8AmiProtocol, to_event
 from ivr.config import AgiConfig, AmiConfig, Config
 from ivr.domain import AmiEvent
-from ivr.pbx_config import configured_pbxs
+from ivr.pbx_config import configured_pbxs, empty_secrets, placeholder_secrets
 from ivr.prompts import CatalogError, find_prompt, load_catalog, wav_problem
 from ivr.survey_plan import prompts_in_use
 from storage.database import (
@@ -155,6 +155,8 @@ async def run_check(
             print(finding.line(), file=stream, flush=True)
 
     report([Finding(Status.OK, "config", f"valid ({config_source})")])
+    weak = empty_secrets(config) + placeholder_secrets(config)
+    report([Finding(Status.FAIL, "ami", problem) for problem in weak])
     report([await check_database(config.database.url)])
     pbxs = configured_pbxs(config)
     for pbx in pbxs:

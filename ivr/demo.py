@@ -22,7 +22,13 @@ from ivr.config import Config, DatabaseConfig
 from ivr.service import Service
 from ivr.sim import Agent, AmiAccount, CallPlan, CallResult, SimulatedPbx, run_traffic
 from ivr.web.auth import Authenticator, hash_password
-from storage.database import create_engine, redact_url, session_factory, upgrade
+from storage.database import (
+    create_engine,
+    default_sqlite_url,
+    redact_url,
+    session_factory,
+    upgrade,
+)
 from storage.reports import format_report, nps_report
 from storage.repository import SqlSurveyRepository
 
@@ -98,6 +104,13 @@ async def run_demo(
     seed: int | None,
 ) -> int:
     url = database_url or f"sqlite+aiosqlite:///{Path.cwd() / 'ivr-survey-demo.db'}"
+    if database_url is None and config.database.url != default_sqlite_url(Path.cwd()):
+        print(
+            f"demo: the configured database {redact_url(config.database.url)} is left alone "
+            "(simulated calls never go into it); the demo writes to its own file, "
+            "or to --database URL",
+            flush=True,
+        )
     revision = await upgrade(url)
     secret = secrets.token_urlsafe(12)
     agi_port = _free_port()

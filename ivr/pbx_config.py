@@ -31,7 +31,15 @@ from ivr.config import ENV_PREFIX, AmiConfig, _check_ami, _convert
 if TYPE_CHECKING:
     from ivr.config import Config
 
-__all__ = ["PBX_SECTION", "IpNetwork", "PbxConfig", "configured_pbxs", "parse_pbx_tables"]
+__all__ = [
+    "PBX_SECTION",
+    "IpNetwork",
+    "PbxConfig",
+    "configured_pbxs",
+    "empty_secrets",
+    "parse_pbx_tables",
+    "placeholder_secrets",
+]
 
 PBX_SECTION = "pbx"
 AGI_ADDRESSES = "agi_addresses"
@@ -42,6 +50,9 @@ _AMI_KEYS = {spec.name: spec for spec in fields(AmiConfig) if spec.name != "name
 _ENV_PBX_PREFIX = f"{ENV_PREFIX}{PBX_SECTION.upper()}_"
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The secrets our example files and README show: an account still on one
+# shares its password with everyone who has read them.
+PLACEHOLDER_SECRETS = frozenset({"change-me", "…"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +83,39 @@ def configured_pbxs(config: Config) -> tuple[PbxConfig, ...]:
     if config.pbxs:
         return config.pbxs
     return (PbxConfig(name=config.ami.name, ami=config.ami),)
+
+
+def empty_secrets(config: Config) -> list[str]:
+    """One line per PBX with no AMI secret: `run` refuses to start, `check` fails.
+
+    The other commands never log in to AMI, so the configuration itself stays
+    valid without one.
+    """
+    return [
+        f"{_secret_key(config, pbx)} is empty: set the secret of the AMI account "
+        f"{pbx.ami.username!r} (manager.conf), in the file or in the environment"
+        for pbx in configured_pbxs(config)
+        if not pbx.ami.secret.strip()
+    ]
+
+
+def placeholder_secrets(config: Config) -> list[str]:
+    """One line per PBX still on the example's secret: `check` fails on it.
+
+    `run` still starts (the Docker lab stack runs on it, inside its own
+    network), but anyone who can reach that AMI port knows the password.
+    """
+    return [
+        f"{_secret_key(config, pbx)} is still the example's placeholder: give the AMI account "
+        f"{pbx.ami.username!r} a secret of its own, in manager.conf and here"
+        for pbx in configured_pbxs(config)
+        if pbx.ami.secret.strip().lower() in PLACEHOLDER_SECRETS
+        or pbx.ami.secret.strip().startswith("<")
+    ]
+
+
+def _secret_key(config: Config, pbx: PbxConfig) -> str:
+    return f"[pbx.{pbx.name}] secret" if config.pbxs else "[ami] secret"
 
 
 def env_name(pbx: str, key: str) -> str:

@@ -195,6 +195,11 @@ class Response:
     talk_seconds: int | None
     agent_score: int | None
     company_score: int | None
+    # How the survey came about (as in `ivr-survey export`): the call was
+    # transferred, the caller pressed to opt in (None: not asked), who started it.
+    transferred: bool = False
+    opted_in: bool | None = None
+    initiated_by: str | None = None
     # Answers that are not NPS (never counted in it), and the recorded comment:
     # its file stem under [survey] recordings_dir (None once purged) and length.
     csat: int | None = None

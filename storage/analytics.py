@@ -794,6 +794,9 @@ class SqlReportReader:
                 talk_seconds=row[10],
                 agent_score=row[11],
                 company_score=row[12],
+                transferred=bool(row[13]),
+                opted_in=row[14],
+                initiated_by=row[15],
                 **extras.get(row[0], {}),
             )
             for row in found[:limit]
@@ -821,6 +824,7 @@ class SqlReportReader:
         """
         page = self._page_of_surveys(filters, after=after, limit=limit, agent_first=agent_first)
         calls = _table(Call)
+        surveys = _table(Survey)
         return (
             sa.select(
                 page.c.id,
@@ -836,9 +840,13 @@ class SqlReportReader:
                 calls.c.talk_seconds,
                 page.c.agent_score,
                 page.c.company_score,
+                calls.c.transferred,
+                surveys.c.opted_in,
+                surveys.c.initiated_by,
             )
             .select_from(page)
             .join(calls, calls.c.id == page.c.call_id)
+            .join(surveys, surveys.c.id == page.c.id)
             .order_by(page.c.started_at.desc(), page.c.id.desc())
         )
 

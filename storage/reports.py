@@ -35,7 +35,10 @@ AGENT_CHAIN_SEPARATOR = " > "
 
 # A spreadsheet runs a cell beginning with one of these as a formula (OWASP's
 # CSV injection list: = + - @ and the tab and carriage return that hide them).
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+# Spreadsheets skip leading blanks before a formula, and some read the
+# full-width signs (U+FF1D, U+FF0B, U+FF0D, U+FF20) as their ASCII twins.
+_FULL_WIDTH = str.maketrans("\uff1d\uff0b\uff0d\uff20", "=+-@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,12 @@ class ExportRow:
     partial: bool
     started_at: datetime
     finished_at: datetime | None
+    # How the survey came about: the caller pressed to take part (None where
+    # the flow did not ask), who started it (caller, agent, or None for the
+    # usual post-call hand-over), and whether the call was transferred.
+    transferred: bool
+    opted_in: bool | None
+    initiated_by: str | None
     # Not NPS (storage/extras.py): CSAT 1-5, first-call resolution 1/0, effort
     # 1-7, and the recorded comment's file stem (None once purged) and length.
     csat: int | None = None
@@ -146,6 +155,9 @@ async def export_rows(
             Call.talk_seconds,
             Call.ended_by,
             Call.partial,
+            Call.transferred,
+            Survey.opted_in,
+            Survey.initiated_by,
             Survey.status,
             Survey.started_at,
             Survey.finished_at,
@@ -202,6 +214,9 @@ async def export_rows(
             partial=row.partial,
             started_at=row.started_at,
             finished_at=row.finished_at,
+            transferred=row.transferred,
+            opted_in=row.opted_in,
+            initiated_by=row.initiated_by,
             **extras.get(row.survey_id, {}),
         )
         for row in rows
@@ -312,9 +327,15 @@ def _csv_cell(value: object) -> str:
         return "true" if plain else "false"
     text = str(plain)
     # Only text can smuggle a formula: numbers here are counts and 0..10 scores.
-    if isinstance(plain, str) and text.startswith(_FORMULA_PREFIXES):
+    if isinstance(plain, str) and _looks_like_formula(text):
         return "'" + text
     return text
+
+
+def _looks_like_formula(text: str) -> bool:
+    if text.startswith(_FORMULA_PREFIXES):
+        return True
+    return text.lstrip(" \u00a0\u3000").translate(_FULL_WIDTH).startswith(_FORMULA_PREFIXES)
 
 
 def export_field_names() -> tuple[str, ...]:

@@ -54,6 +54,21 @@ def test_demo_runs_the_service_against_the_simulated_pbx(
     assert "Traceback" not in result.stderr
 
 
+def test_the_demo_leaves_a_configured_database_alone_and_says_so(tmp_path: Path) -> None:
+    """IVR_SURVEY_DATABASE_URL is not where simulated calls go; the output says where they do."""
+    configured = tmp_path / "production.db"
+    env = {"IVR_SURVEY_DATABASE_URL": f"sqlite+aiosqlite:///{configured}"}
+    result = ivr_survey("demo", "--calls", "1", "--seed", "1", cwd=tmp_path, env=env)
+    assert (0, False, True) == (
+        result.returncode,
+        configured.exists(),
+        (tmp_path / "ivr-survey-demo.db").exists(),
+    ), result.stderr[-2000:]
+    assert f"demo: the configured database sqlite+aiosqlite:///{configured} is left alone" in (
+        result.stdout
+    )
+
+
 def test_export_and_report_read_what_the_demo_stored(
     demo_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
@@ -91,7 +106,10 @@ def test_bad_configuration_is_reported_line_by_line_with_exit_code_2(tmp_path: P
 
 def test_run_refuses_an_unmigrated_database_with_the_command_to_run(tmp_path: Path) -> None:
     """`ivr-survey run` on an empty database says to run `ivr-survey db upgrade`."""
-    env = {"IVR_SURVEY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"}
+    env = {
+        "IVR_SURVEY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}",
+        "IVR_SURVEY_AMI_SECRET": "a-secret-of-its-own",
+    }
     result = ivr_survey("run", cwd=tmp_path, env=env)
     assert 1 == result.returncode
     assert "ivr-survey db upgrade" in result.stderr
@@ -177,3 +195,32 @@ def test_web_login_link_refuses_with_the_reason(
     result = ivr_survey("web", "login-link", user, cwd=tmp_path, env=_web_env(secret))
     assert (1, "") == (result.returncode, result.stdout)
     assert expected_in_error in result.stderr
+
+
+def test_run_refuses_an_empty_ami_secret(tmp_path: Path) -> None:
+    """Exit 2 before anything starts, naming the key and the account."""
+    env = {"IVR_SURVEY_AMI_SECRET": "", "IVR_SURVEY_AMI_PORT": "1"}
+    result = ivr_survey("run", cwd=tmp_path, env=env)
+    expected = [
+        "ivr-survey: cannot run:",
+        "  [ami] secret is empty: set the secret of the AMI account 'ivr-survey' "
+        "(manager.conf), in the file or in the environment",
+    ]
+    assert (2, expected) == (result.returncode, result.stderr.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        ("", "FAIL ami: [ami] secret is empty"),
+        ("change-me", "FAIL ami: [ami] secret is still the example's placeholder"),
+    ],
+)
+def test_check_fails_on_an_empty_or_placeholder_ami_secret(
+    tmp_path: Path, secret: str, expected: str
+) -> None:
+    """`check` says FAIL (exit 1) where it used to say OK."""
+    env = {"IVR_SURVEY_AMI_SECRET": secret, "IVR_SURVEY_AMI_PORT": "1"}
+    result = ivr_survey("check", "--ami-watch", "0.1", cwd=tmp_path, env=env)
+    assert 1 == result.returncode
+    assert any(line.startswith(expected) for line in result.stdout.splitlines()), result.stdout

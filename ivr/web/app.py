@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
+from http import HTTPStatus
 from importlib import metadata
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -95,6 +96,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if _wants_json(request):
             return error(400, "bad_request", str(problem))
         return pages.error_page(400, str(problem))
+    except pages.PageNotFound as missing:
+        return pages.error_page(404, str(missing))
     except ReportsUnavailable as problem:
         log.warning("reports unavailable for %s: %s", request.path, problem)
         message = "the database cannot be read right now; try again shortly"
@@ -104,6 +107,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as http:
         if _wants_json(request) and http.status >= 400:
             return error(http.status, http.reason.lower().replace(" ", "_"), http.reason)
+        if http.status == HTTPStatus.NOT_FOUND:
+            return pages.error_page(404, f"there is no page {request.path!r}")
         raise
     except Exception:
         log.exception("%s %s failed", request.method, request.path_qs)

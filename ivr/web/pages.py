@@ -125,11 +125,7 @@ def layout(
     nav = "".join(
         f'<a class="{"active" if key == active else ""}" '
         f'href="{escape(target + "?" + urlencode(params))}">{label}</a>'
-        for key, target, label in (
-            ("overview", "/dashboard", "Overview"),
-            ("agents", "/dashboard/agents", "Agents"),
-            ("queues", "/dashboard/queues", "Queues"),
-        )
+        for key, target, label in NAVIGATION
     )
     inputs = "".join(
         f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
@@ -157,13 +153,32 @@ def layout(
 </body></html>"""
 
 
-def _page(status: int, title: str, body: str) -> web.Response:
+class PageNotFound(Exception):
+    """The page asked for shows nothing that exists (an agent with no calls); a 404."""
+
+
+NAVIGATION = (
+    ("overview", "/dashboard", "Overview"),
+    ("agents", "/dashboard/agents", "Agents"),
+    ("queues", "/dashboard/queues", "Queues"),
+)
+
+
+def _page(status: int, title: str, body: str, *, navigation: bool = False) -> web.Response:
+    """A page outside the dashboard's frame; error pages keep the way back."""
+    header = ""
+    if navigation:
+        links = "".join(f'<a href="{target}">{label}</a>' for _, target, label in NAVIGATION)
+        header = (
+            '<header class="top"><div class="brand">ivr<span>·</span>survey</div>'
+            f"<nav>{links}</nav></header>"
+        )
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)} · ivr-survey</title>
 <link rel="stylesheet" href="/static/style.css"></head>
-<body><main>{body}</main></body></html>"""
+<body>{header}<main>{body}</main></body></html>"""
     return web.Response(text=document, status=status, content_type="text/html")
 
 
@@ -191,7 +206,7 @@ def error_page(status: int, message: str) -> web.Response:
         f'<p class="error">{escape(message)}</p>'
         '<p><a href="/dashboard">Back to the overview</a></p></div>'
     )
-    return _page(status, "Error", body)
+    return _page(status, "Error", body, navigation=True)
 
 
 def card(
@@ -532,6 +547,11 @@ async def agent(context: views.Request, request: web.Request) -> str:
     funnel = [row for row in steps_by_agent["rows"] if row["group"] == name]
     flags = [row for row in flagged["rows"] if row["agent"] == name]
     steps = funnel[0] if funnel else None
+    if steps is None and not recent["rows"] and not any(row["n"] for row in whole["rows"]):
+        raise PageNotFound(
+            f"no agent {name!r} handled a call from {period.first} to {period.last}: "
+            "pick one on the Agents page, or another period"
+        )
     if paired is not None:
         comparison = (
             f'<div class="grid two"><div><div class="label muted">Agent question</div>'

@@ -390,6 +390,16 @@ SCHEMAS: dict[str, Any] = {
             "talk_seconds": _NULLABLE_INT,
             "agent_score": _NULLABLE_INT,
             "company_score": _NULLABLE_INT,
+            "transferred": {"type": "boolean", "description": "The call was transferred."},
+            "opted_in": {
+                "type": ["boolean", "null"],
+                "description": "The caller pressed to take part; null where the flow did not ask.",
+            },
+            "initiated_by": {
+                **_NULLABLE_TEXT,
+                "description": "Who started the survey (the dialplan's initiated=, e.g. agent); "
+                "null for the usual hand-over when the agent hangs up.",
+            },
             "csat": {**_NULLABLE_INT, "description": "Satisfaction 1-5 (not part of NPS)."},
             "fcr": {**_NULLABLE_INT, "description": "Resolved on this call: 1 yes, 0 no."},
             "ces": {**_NULLABLE_INT, "description": "Customer effort 1-7."},

@@ -134,13 +134,20 @@ async def champions(context: Request, query: Parsed) -> Document:
         assert value is not None
         return value
 
+    # An agent is in one list at most: with few agents the top half goes to
+    # "top" and the rest to "bottom", so nobody is praised and flagged at once.
     top = sorted(ranked, key=lambda item: (-score(item), -item[1].n, item[0] or ""))
-    bottom = sorted(ranked, key=lambda item: (score(item), -item[1].n, item[0] or ""))
+    top = top[: min(count, (len(ranked) + 1) // 2)]
+    praised = {name for name, _ in top}
+    bottom = sorted(
+        (item for item in ranked if item[0] not in praised),
+        key=lambda item: (score(item), -item[1].n, item[0] or ""),
+    )[:count]
     return {
         "period": period_json(period),
         "min_n": min_n,
-        "top": [{"agent": name, **figures(summary, min_n)} for name, summary in top[:count]],
-        "bottom": [{"agent": name, **figures(summary, min_n)} for name, summary in bottom[:count]],
+        "top": [{"agent": name, **figures(summary, min_n)} for name, summary in top],
+        "bottom": [{"agent": name, **figures(summary, min_n)} for name, summary in bottom],
     }
 
 
@@ -327,6 +334,9 @@ def response_json(row: Response) -> Document:
         "talk_seconds": row.talk_seconds,
         "agent_score": row.agent_score,
         "company_score": row.company_score,
+        "transferred": row.transferred,
+        "opted_in": row.opted_in,
+        "initiated_by": row.initiated_by,
         "csat": row.csat,
         "fcr": row.fcr,
         "ces": row.ces,

@@ -238,7 +238,10 @@ async def test_each_pbx_login_is_checked_and_named(migrated_url: str) -> None:
 
 async def test_unreachable_ami_is_one_fail_line(migrated_url: str) -> None:
     """Nothing listening on the AMI port: FAIL with where to look."""
-    config = Config(ami=AmiConfig(port=closed_port()), database=DatabaseConfig(url=migrated_url))
+    config = Config(
+        ami=AmiConfig(port=closed_port(), secret="one-of-its-own"),
+        database=DatabaseConfig(url=migrated_url),
+    )
     out = io.StringIO()
     assert 1 == await run_check(config, ami_watch=WATCH, out=out)
     failing = [without_port(line) for line in out.getvalue().splitlines() if "AMI" in line]

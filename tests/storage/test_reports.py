@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from datetime import datetime
@@ -163,7 +164,10 @@ async def test_export_rows_flatten_each_survey_with_its_call(
         transferred=True,
         partial=True,
     )
-    later = await repository.begin_survey(transferred, start(transferred, seconds=200))
+    later = await repository.begin_survey(
+        transferred,
+        dataclasses.replace(start(transferred, seconds=200), opted_in=True, initiated_by="agent"),
+    )
     assert later is not None
     await repository.save_answer(later, answer("agent", 10, attempts=2))
     await repository.finish_survey(later, SurveyStatus.PARTIAL, at(230))
@@ -195,6 +199,9 @@ async def test_export_rows_flatten_each_survey_with_its_call(
             partial=False,
             started_at=at(100),
             finished_at=at(150),
+            transferred=False,
+            opted_in=None,
+            initiated_by=None,
         ),
         ExportRow(
             pbx=PBX,
@@ -216,6 +223,9 @@ async def test_export_rows_flatten_each_survey_with_its_call(
             partial=True,
             started_at=at(200),
             finished_at=at(230),
+            transferred=True,
+            opted_in=True,
+            initiated_by="agent",
         ),
     ]
 
@@ -254,6 +264,9 @@ def export_row(**fields: object) -> ExportRow:
         "partial": False,
         "started_at": at(0),
         "finished_at": None,
+        "transferred": False,
+        "opted_in": None,
+        "initiated_by": None,
     }
     values.update(fields)
     return ExportRow(**values)  # type: ignore[arg-type]
@@ -264,13 +277,16 @@ def test_csv_has_a_header_of_field_names_and_plain_cells() -> None:
     expected = (
         "pbx,linkedid,caller_number,caller_name,queue,agent_name,agent_interface,agents,"
         "hold_seconds,talk_seconds,ended_by,agent_score,company_score,agent_attempts,"
-        "company_attempts,status,partial,started_at,finished_at,"
-        "csat,fcr,ces,comment_file,comment_seconds\r\n"
+        "company_attempts,status,partial,started_at,finished_at,transferred,opted_in,"
+        "initiated_by,csat,fcr,ces,comment_file,comment_seconds\r\n"
         "pbx-lab,1741000000.1,1234,Ada,sales,Agent Two,PJSIP/1002,Agent One > Agent Two,"
-        "12,60,caller,9,,1,2,completed,false,2025-03-03T09:00:00+00:00,,,,,,\r\n"
+        "12,60,caller,9,,1,2,completed,false,2025-03-03T09:00:00+00:00,,true,true,agent,"
+        ",,,,\r\n"
     )
 
-    assert expected == rows_to_csv([export_row()])
+    assert expected == rows_to_csv(
+        [export_row(transferred=True, opted_in=True, initiated_by="agent")]
+    )
 
 
 @pytest.mark.parametrize(
@@ -281,7 +297,13 @@ def test_csv_has_a_header_of_field_names_and_plain_cells() -> None:
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\t=1", "'\t=1"),
+        (" =1+1", "' =1+1"),
+        ("\u3000=1+1", "'\u3000=1+1"),
+        ("\uff1dSUM(A1)", "'\uff1dSUM(A1)"),
+        ("\uff0b1", "'\uff0b1"),
+        ("\n=1", "'\n=1"),
         ("Ada = Lovelace", "Ada = Lovelace"),
+        (" Ada", " Ada"),
     ],
 )
 def test_csv_defuses_formulas_in_text_cells(caller_name: str, cell: str) -> None:
@@ -318,6 +340,9 @@ def test_json_keeps_types_unicode_and_iso_timestamps() -> None:
             "partial": False,
             "started_at": "2025-03-03T09:00:00+00:00",
             "finished_at": "2025-03-03T09:01:30+00:00",
+            "transferred": False,
+            "opted_in": None,
+            "initiated_by": None,
             "csat": None,
             "fcr": None,
             "ces": None,

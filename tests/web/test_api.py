@@ -141,6 +141,16 @@ async def test_champions_rank_agents_with_enough_answers(client: Client) -> None
     )
 
 
+async def test_with_few_agents_nobody_is_both_top_and_bottom(client: Client) -> None:
+    """Two ranked agents and n=5: Alice is top, Bob is bottom, neither is listed twice."""
+    document = await get(client, "/api/champions", n="5", **MARCH)
+
+    assert (["Alice"], ["Bob"]) == (
+        [row["agent"] for row in document["top"]],
+        [row["agent"] for row in document["bottom"]],
+    )
+
+
 async def test_nps_by_hold_time_buckets(client: Client) -> None:
     """Agent scores by hold: <30 s 10,8,10 -> 66.7; 30-60 9 -> 100; 60-120 9,5 -> 0;
     120-300 7 -> 0; 300-600 3 -> -100; 600+ 6 -> -100; unknown 0 -> -100."""

@@ -19,10 +19,25 @@ async def html(client: Client, path: str, **params: str) -> tuple[int, str]:
 
 
 async def test_names_from_the_pbx_or_the_url_cannot_inject_markup(client: Client) -> None:
-    """An agent name is text wherever it appears: title, heading, hidden input."""
+    """An agent name is text wherever it appears, the not-found page included."""
     status, page = await html(client, "/dashboard/agent", name=HOSTILE, **MARCH)
 
-    assert (200, False, True) == (status, "<script" in page, "&lt;script&gt;" in page)
+    assert (404, False, True) == (status, "<script" in page, "&lt;script&gt;" in page)
+
+
+async def test_an_agent_nobody_knows_is_a_404_page_that_keeps_the_navigation(
+    client: Client,
+) -> None:
+    """`?name=Nobody` is no empty page: a 404 naming the period, with the way back."""
+    status, page = await html(client, "/dashboard/agent", name="Nobody", **MARCH)
+    missing_status, missing_page = await html(client, "/dashboard/nowhere")
+
+    assert (404, True, True) == (
+        status,
+        "no agent &#x27;Nobody&#x27; handled a call from 2025-03-01 to 2025-03-31" in page,
+        'href="/dashboard/agents"' in page,
+    )
+    assert (404, True) == (missing_status, 'href="/dashboard/queues"' in missing_page)
 
 
 def test_chart_labels_are_escaped() -> None:
