@@ -224,7 +224,7 @@ class _Session:
                 if isinstance(transition.command, survey.Finish):
                     status = transition.command.status
                     break
-                if _asks_a_question(transition.command) and await self._survey_id() is None:
+                if _asks_a_question(transition) and await self._survey_id() is None:
                     log.warning(
                         "Linkedid=%s: already surveyed; this request is not counted twice",
                         self._linkedid,
@@ -395,9 +395,13 @@ class _RecordingTarget:
     format: str
 
 
-def _asks_a_question(command: survey.Command) -> bool:
-    """Questions are the interruptible prompts; nothing before them needs the survey row."""
-    return isinstance(command, survey.Play) and command.interruptible
+def _asks_a_question(transition: survey.Transition) -> bool:
+    """Nothing before the first question needs the survey row: the intro plays
+    while it is written."""
+    return (
+        isinstance(transition.command, survey.Play)
+        and transition.state.phase is survey.Phase.ASKING
+    )
 
 
 def _key_or(reply: AgiReply, otherwise: survey.Reply) -> survey.Reply:

@@ -5,6 +5,9 @@ from the database beforehand (`PolicyHistory`) and passes the clock in.
 
 Precedence (the first rule that refuses gives the reason):
 
+0. already_surveyed - this call has (or is having) its survey: a second request
+   (a transfer hook, the dialplan going on after `Queue()`) ends before ANSWER.
+   It is never stored: the call keeps the decision of its first request.
 1. agent_leg      - the request comes from an agent's channel: never survey staff.
 2. abandoned      - nobody answered the caller; there is nothing to rate.
 3. opted_out      - the caller asked to be left alone; that outranks every setting.
@@ -39,6 +42,7 @@ class Reason(enum.StrEnum):
     """Why a request was or was not surveyed; stored as text in `calls.policy_decision`."""
 
     ELIGIBLE = "eligible"
+    ALREADY_SURVEYED = "already_surveyed"
     AGENT_LEG = "agent_leg"
     ABANDONED = "abandoned"
     OPTED_OUT = "opted_out"
@@ -68,11 +72,13 @@ class PolicyHistory:
     `last_surveyed_at`: the caller's latest survey start on any PBX, this call
     excluded (a replayed request must not cool itself down). `queue_surveys_today`:
     surveys this call's queue started since the policy day began, this call excluded.
+    `this_call_surveyed`: this very call already has a survey, stored or in progress.
     """
 
     last_surveyed_at: datetime | None = None
     queue_surveys_today: int = 0
     opted_out: bool = False
+    this_call_surveyed: bool = False
 
 
 NO_HISTORY = PolicyHistory()
@@ -282,6 +288,8 @@ def decide(
     A talk time not yet known (a record rebuilt from channel variables) does not
     refuse: the rule is about short calls, and this one may not be.
     """
+    if history.this_call_surveyed:
+        return _refuse(Reason.ALREADY_SURVEYED)
     if any(leg.channel and leg.channel == agi_channel for leg in call.agents):
         return _refuse(Reason.AGENT_LEG)
     if call.abandoned and not call.agents:

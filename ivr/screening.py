@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
@@ -56,6 +57,32 @@ class RememberedOptOuts:
         )
 
 
+class SurveyedHere:
+    """The calls this process let through to a survey, newest last, bounded.
+
+    The database says whether a call has a survey, but a survey in progress may
+    not be written yet (the writer batches; during an outage it spools), and a
+    second request for the same call (a transfer hook, the dialplan going on
+    after `Queue()`) often comes while the first is still talking to the caller.
+    """
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._limit = limit
+        self._calls: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def add(self, pbx: str, linkedid: str) -> None:
+        self._calls[(pbx, linkedid)] = None
+        self._calls.move_to_end((pbx, linkedid))
+        while len(self._calls) > self._limit:
+            self._calls.popitem(last=False)
+
+    def __contains__(self, call: tuple[str, str]) -> bool:
+        return call in self._calls
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+
 class DecisionRecorder(Protocol):
     async def record_decision(self, call: CallRecord, decision: str) -> None:
         """Store the decision on the call row, creating the row if needed."""
@@ -73,8 +100,10 @@ class Screening:
         clock: Callable[[], datetime],
         remembered: RememberedOptOuts | None = None,
         history_timeout: float = 1.0,
+        surveyed_here: SurveyedHere | None = None,
     ) -> None:
         self._remembered = remembered or RememberedOptOuts()
+        self._surveyed_here = surveyed_here if surveyed_here is not None else SurveyedHere()
         self._history_timeout = history_timeout
         # A provider (SIGHUP reload, ivr/live.py) is read once per request.
         self._rules = rules if callable(rules) else (lambda: rules)
@@ -95,6 +124,9 @@ class Screening:
         refuses, the remembered opt-outs decide (see the module docstring).
         """
         protected = self._privacy.protect(call)
+        if (call.pbx, call.linkedid) in self._surveyed_here:
+            self._already_surveyed(call, agi_channel)
+            return None
         now = self._clock()
         rules = self._rules()
         try:
@@ -115,7 +147,12 @@ class Screening:
         decision = decide(
             protected, agi_channel, agi_uniqueid, history=history, rules=rules, now=now
         )
-        if not decision.survey:
+        if decision.reason is Reason.ALREADY_SURVEYED:
+            self._already_surveyed(call, agi_channel)
+            return None
+        if decision.survey:
+            self._surveyed_here.add(call.pbx, call.linkedid)
+        else:
             # An agent's leg reaching the survey is a dialplan mistake (queue option F()).
             level = logging.WARNING if decision.reason is Reason.AGENT_LEG else logging.INFO
             log.log(
@@ -129,6 +166,15 @@ class Screening:
             self._record(protected, decision), what=f"policy decision {call.linkedid}"
         )
         return protected if decision.survey else None
+
+    def _already_surveyed(self, call: CallRecord, agi_channel: str) -> None:
+        """Ends the request before ANSWER; nothing stored, the call keeps its first decision."""
+        log.info(
+            "Linkedid=%s: already surveyed (or being surveyed); the request on %s ends "
+            "before answering and is not counted twice",
+            call.linkedid,
+            agi_channel,
+        )
 
     async def _record(self, call: CallRecord, decision: Decision) -> None:
         try:

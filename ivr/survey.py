@@ -255,7 +255,9 @@ def start(spec: SurveySpec) -> Transition:
         raise ValueError("max_attempts must be at least 1")
     state = State(spec=spec, phase=Phase.INTRO)
     if spec.intro:
-        return Transition(state, Play(spec.intro, interruptible=False))
+        # Interruptible: a caller who knows the survey answers the first
+        # question during the intro, as during a question (barge-in).
+        return Transition(state, Play(spec.intro, interruptible=True))
     return _next_question(state, index=0)
 
 
@@ -275,6 +277,9 @@ def step(state: State, reply: Reply) -> Transition:
 
 
 def _after_intro(state: State, reply: Reply) -> Transition:
+    if isinstance(reply, Digit) and reply.key != REPEAT_KEY and state.spec.questions:
+        asked = replace(state, phase=Phase.ASKING, index=0, attempts=1)
+        return _first_key(asked, reply.key)
     return _next_question(state, index=0)
 
 

@@ -76,6 +76,7 @@ class SqlPolicyHistory:
             last_surveyed_at=row.last,
             queue_surveys_today=int(row.today or 0),
             opted_out=bool(row.opted),
+            this_call_surveyed=bool(row.surveyed),
         )
 
 
@@ -115,10 +116,17 @@ def _history_statement(*, opt_out: bool, cooldown: bool, cap: bool) -> sa.Select
             .subquery()
         )
         today = sa.select(sa.func.count()).select_from(counted).scalar_subquery()
+    # Always read: one probe of the unique (pbx, linkedid) index.
+    surveyed = sa.exists(
+        sa.select(surveys.c.id)
+        .join(calls, calls.c.id == surveys.c.call_id)
+        .where(calls.c.pbx == sa.bindparam("pbx"), calls.c.linkedid == sa.bindparam("linkedid"))
+    )
     return sa.select(
         sa.type_coerce(last, surveys.c.started_at.type).label("last"),
         today.label("today"),
         opted.label("opted"),
+        surveyed.label("surveyed"),
     )
 
 

@@ -127,6 +127,15 @@ ROWS = [
         refused(Reason.OPTED_OUT),
     ),
     (
+        "this call already surveyed outranks everything",
+        CALL,
+        "Local/agent1@agents-00000005;1",
+        PolicyHistory(opted_out=True, this_call_surveyed=True),
+        SURVEY_EVERY_CALL,
+        WEDNESDAY,
+        refused(Reason.ALREADY_SURVEYED),
+    ),
+    (
         "agent leg outranks opt-out",
         CALL,
         "Local/agent1@agents-00000005;1",

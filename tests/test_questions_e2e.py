@@ -207,7 +207,7 @@ async def test_channel_language_falls_back_to_the_default_for_a_missing_prompt(
     result, survey = await stack.call(CallPlan(queue="support", language="es", survey=turns))
     expected = (
         [
-            'STREAM FILE ivr-survey/intro ""',
+            'STREAM FILE ivr-survey/intro "0123456789*#"',
             'STREAM FILE ivr-survey/agent-question "0123456789*#"',
             'STREAM FILE ivr-survey/company-question "0123456789*#"',
             'STREAM FILE en/ivr-survey/thanks ""',

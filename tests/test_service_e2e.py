@@ -463,11 +463,24 @@ async def test_how_the_survey_was_reached_is_stored_with_it(
     assert expected == (survey.opted_in, survey.initiated_by)
 
 
-async def test_replayed_agi_request_never_counts_twice(make_stack: StackFactory) -> None:
-    """A second AGI request for a call already surveyed is closed before any question.
+async def test_a_key_pressed_during_the_intro_answers_the_first_question(
+    make_stack: StackFactory,
+) -> None:
+    """The intro is played with the answer keys as escape digits: 8 during it is the
+    agent score, and the company question comes next (the agent question is skipped)."""
+    stack = await make_stack()
+    plan = CallPlan(intro=Turn.keys("8", at=PROMPT / 5), survey=(after_prompt("9"),))
+    _, survey = await stack.call(plan)
+    assert [("agent", 8, 1), ("company", 9, 1)] == scores(survey)
 
-    The survey row is written while the intro plays (the caller never waits on the
-    database), so a replay hears the intro, then the dialplan goes on.
+
+async def test_replayed_agi_request_ends_before_answer_and_never_counts_twice(
+    make_stack: StackFactory,
+) -> None:
+    """A second AGI request for a call already surveyed is closed before ANSWER.
+
+    No intro, no prompt: the socket closes at once, which Asterisk reports as
+    AGISTATUS=SUCCESS, so the dialplan goes on (docs/asterisk-facts.md).
     """
     stack = await make_stack()
     result = await stack.pbx.place_call(CallPlan(survey=(after_prompt("9"), after_prompt("9"))))
@@ -480,10 +493,49 @@ async def test_replayed_agi_request_never_counts_twice(make_stack: StackFactory)
         commands.append(command)
         await peer.send("200 result=0 endpos=800" if "STREAM" in command else "200 result=0")
     peer.close()
-    assert ["ANSWER", 'STREAM FILE ivr-survey/intro ""'] == commands
+    assert [] == commands
     assert stack.service.repository is not None
     survey = await stack.service.repository.get_survey(PBX, result.linkedid)
     assert [("agent", 9, 1), ("company", 9, 1)] == scores(survey)
+
+
+async def test_a_request_for_a_call_being_surveyed_ends_before_answer(
+    make_stack: StackFactory,
+) -> None:
+    """While the first survey is still at its intro, a second request for the
+    same call (an attended transfer's hook, then the caller's own line) gets no
+    ANSWER and no prompt; the first survey goes on and is stored once."""
+    stack = await make_stack()
+    linkedid = "1795300000.7"
+    first = await AgiPeer.connect(
+        stack.service.agi_port, "fastagi-session-complete.txt", args=(linkedid,)
+    )
+    while (command := await first.command()).startswith("GET VARIABLE"):
+        await first.send("200 result=0")  # unknown to AMI: read from the channel
+    assert "ANSWER" == command
+    second = await AgiPeer.connect(
+        stack.service.agi_port, "fastagi-session-complete.txt", args=(linkedid,)
+    )
+    second_commands = []
+    while (command := await second.command()) != "":
+        second_commands.append(command)
+        await second.send("200 result=0")
+    second.close()
+    await first.send("200 result=0")
+    first_commands = []
+    while (command := await first.command()) != "":
+        first_commands.append(command)
+        reply = "200 result=55 endpos=100" if "q-" in command or "question" in command else None
+        await first.send(
+            reply or ("200 result=0 endpos=8000" if "STREAM" in command else "200 result=0")
+        )
+        if "thanks" in command:
+            break
+    first.close()
+    survey = await stack.finished_survey(linkedid)
+    answered_or_played = [c for c in second_commands if not c.startswith("GET VARIABLE")]
+    assert ([], True) == (answered_or_played, any("intro" in c for c in first_commands))
+    assert [("agent", 7, 1), ("company", 7, 1)] == scores(survey)
 
 
 async def test_call_unknown_to_ami_is_surveyed_from_channel_variables(

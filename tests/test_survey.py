@@ -40,7 +40,7 @@ ASK_AGENT = Play("q-agent", interruptible=True)
 ASK_COMPANY = Play("q-company", interruptible=True)
 WAIT_ANSWER = WaitDigit(5.0)
 WAIT_TEN = WaitDigit(1.5)
-INTRO = Play("intro", interruptible=False)
+INTRO = Play("intro", interruptible=True)
 INVALID = Play("invalid", interruptible=False)
 NO_INPUT = Play("no-input", interruptible=False)
 THANKS = Play("thanks", interruptible=False)
@@ -185,6 +185,26 @@ def test_missing_question_prompt_skips_that_question_but_keeps_the_caller() -> N
     """A prompt file missing on the Asterisk host must not drop the caller (fact 52)."""
     run = drive([PlayedOut(), PromptMissing(), Digit("8")])
     assert [Outcome("agent", None, 1), Outcome("company", 8, 1)] == run.stored
+
+
+@pytest.mark.parametrize(
+    ("replies", "expected_stored"),
+    [
+        ([Digit("8"), Digit("9")], [Outcome("agent", 8, 1), Outcome("company", 9, 1)]),
+        ([Digit("1"), Digit("0"), Digit("9")], [Outcome("agent", 10, 1), Outcome("company", 9, 1)]),
+        (
+            [Digit("*"), PlayedOut(), Digit("6"), Digit("9")],
+            [Outcome("agent", 6, 1), Outcome("company", 9, 1)],
+        ),
+    ],
+    ids=["8 during the intro", "1 then 0 during the intro", "* during the intro asks"],
+)
+def test_a_key_during_the_intro_answers_the_first_question(
+    replies: list[Reply], expected_stored: list[Outcome]
+) -> None:
+    """The intro is interruptible: a caller who knows the survey need not wait for it."""
+    run = drive(replies)
+    assert (INTRO, expected_stored) == (run.commands[0], run.stored)
 
 
 def test_missing_intro_goes_straight_to_the_first_question() -> None:

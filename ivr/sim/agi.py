@@ -217,6 +217,11 @@ def find_command(args: Sequence[str]) -> str | None:
     return None
 
 
+def _is_intro(file: str) -> bool:
+    """The survey's intro prompts (`ivr-survey/intro`, `ivr-survey/intro-general`)."""
+    return file.rsplit("/", 1)[-1].startswith("intro")
+
+
 def _int_arg(value: str) -> int:
     try:
         return int(value)
@@ -459,7 +464,7 @@ class AgiSession:
             if not self._prompts.exists(file):
                 return lambda: Outcome(start, "200 result=-1 endpos=0", -1, "Failure")
             if escapes:
-                keypad.take_turn(start)
+                keypad.take_turn(start, intro=_is_intro(file))
             duration = self._prompts.duration(file)
             return lambda: keypad.stream_file(start, duration, escapes, offset)
         if name == "WAIT FOR DIGIT":

@@ -549,7 +549,7 @@ class Call:
             streams[0],
             streams[1],
             env=self._env(),
-            keypad=Keypad(self.plan.survey),
+            keypad=Keypad(self.plan.survey, intro=self.plan.intro),
             hooks=hooks,
             prompts=self._settings.prompts,
             limit=self._settings.agi_session_limit,

@@ -57,19 +57,27 @@ def samples(seconds: float) -> int:
 class Keypad:
     """The pending presses and the hang-up of one caller, on the loop's clock."""
 
-    def __init__(self, turns: Sequence[Turn]) -> None:
+    def __init__(self, turns: Sequence[Turn], intro: Turn | None = None) -> None:
         self._turns = list(turns)
+        self._intro = intro
         self.keys: list[Key] = []
         self.hangup_at: float | None = None
         self.scheduled: list[Key] = []
         self.speech_end: float | None = None
 
-    def take_turn(self, start: float) -> None:
-        """A prompt that accepts keys started at `start`: the caller acts on it."""
+    def take_turn(self, start: float, *, intro: bool = False) -> None:
+        """A prompt that accepts keys started at `start`: the caller acts on it.
+
+        The intro has a turn of its own (`CallPlan.intro`), taken once, so the
+        survey's turns stay one per question prompt.
+        """
         self.speech_end = None
-        if not self._turns:
+        if intro and self._intro is not None:
+            turn, self._intro = self._intro, None
+        elif intro or not self._turns:
             return
-        turn = self._turns.pop(0)
+        else:
+            turn = self._turns.pop(0)
         self.speech_end = None if turn.speech is None else start + turn.speech
         for press in turn.presses:
             for index, digit in enumerate(press.keys):

@@ -135,8 +135,10 @@ class CallPlan:
 
     `survey` is consumed one `Turn` per prompt that accepts keys (STREAM FILE
     with escape digits, GET DATA, RECORD FILE); after the last turn the caller is silent
-    and stays on the line. `agi_args` None means `${CHANNEL(linkedid)}`, as in
-    the transfer captures. `agents[0]` answers first; transfers go to `agents[1]`.
+    and stays on the line. The survey's intro (a prompt named `intro...`) takes
+    `intro` instead: by default the caller listens to it, as most callers do.
+    `agi_args` None means `${CHANNEL(linkedid)}`, as in the transfer captures.
+    `agents[0]` answers first; transfers go to `agents[1]`.
     """
 
     queue: str = "support"
@@ -151,6 +153,7 @@ class CallPlan:
     talk_seconds: int = 3
     set_vars: bool = True
     survey: tuple[Turn, ...] = ()
+    intro: Turn = Turn()
     agi_args: tuple[str, ...] | None = None
     agent_leg_survey: bool = False
 

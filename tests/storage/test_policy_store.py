@@ -96,7 +96,10 @@ async def test_history_finds_the_callers_last_survey_on_any_pbx(
 
     history = await store.history(current, EVERYTHING)
 
-    assert PolicyHistory(last_surveyed_at=at(200), queue_surveys_today=3) == history
+    expected = PolicyHistory(
+        last_surveyed_at=at(200), queue_surveys_today=3, this_call_surveyed=True
+    )
+    assert expected == history
 
 
 async def test_history_counts_the_queues_surveys_since_the_day_began(
@@ -116,7 +119,23 @@ async def test_history_counts_the_queues_surveys_since_the_day_began(
 
     history = await store.history(call("2.5", caller_key="caller-2.5"), EVERYTHING)
 
-    assert PolicyHistory(queue_surveys_today=2) == history
+    assert PolicyHistory(queue_surveys_today=2, this_call_surveyed=True) == history
+
+
+async def test_history_says_whether_this_very_call_has_a_survey(
+    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Only the same (pbx, linkedid): another PBX's call with that Linkedid is another call."""
+    surveyed = call("4.1", caller_key="caller-4.1")
+    await repository.begin_survey(surveyed, start(surveyed, 10))
+    store = history_reader(database_sessions)
+
+    actual = [
+        (await store.history(record, EVERYTHING)).this_call_surveyed
+        for record in (surveyed, call("4.2"), call("4.1", pbx="pbx-other"))
+    ]
+
+    assert [True, False, False] == actual
 
 
 async def test_history_knows_opted_out_callers_and_nothing_of_unknown_ones(
