@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import random
 import secrets
+import shlex
 import signal
 import socket
 import sys
@@ -239,12 +240,19 @@ def _print_banner(
         f"ivr-survey demo: simulated Asterisk AMI on 127.0.0.1:{pbx_port}, "
         f"FastAGI on 127.0.0.1:{agi_port}\n"
         f"  answers go to {redact_url(url)} (schema {revision})\n"
-        f"  read them with: IVR_SURVEY_DATABASE_URL='{url}' ivr-survey report  (or export)\n"
+        f"  read them with: IVR_SURVEY_DATABASE_URL='{url}' {_program()} report  (or export)\n"
         f"  dashboard (opens signed in, once): {dashboard}\n"
         f"  API: Authorization: Bearer {web_token}\n"
         f"  {'stops after ' + str(calls) + ' calls' if calls else 'press Ctrl-C to stop'}",
         flush=True,
     )
+
+
+def _program() -> str:
+    """How this demo was started (`.venv/bin/ivr-survey` in the README), so the
+    printed command works as pasted; `ivr-survey` when run as `python -m ivr`."""
+    started_as = Path(sys.argv[0])
+    return shlex.quote(sys.argv[0]) if started_as.name == "ivr-survey" else "ivr-survey"
 
 
 async def _after_settling(describe: Awaitable[None]) -> None:

@@ -35,7 +35,9 @@ nav a {
   border-bottom: 3px solid transparent;
 }
 nav a.active { color: var(--text); border-bottom-color: var(--accent); }
-form.period { display: flex; gap: 0.6rem; align-items: center; margin-left: auto; }
+form.period {
+  display: flex; flex-wrap: wrap; gap: 0.6rem; align-items: center; margin-left: auto;
+}
 form.period label { color: var(--muted); font-size: 0.9rem; }
 input, button {
   font: inherit; color: var(--text); background: var(--panel-2);
@@ -49,8 +51,12 @@ h1 { font-size: 1.8rem; margin: 0 0 1rem; }
 h2 { font-size: 1.2rem; margin: 0 0 0.8rem; color: var(--muted); font-weight: 600; }
 .grid { display: grid; gap: 1.2rem; }
 .spaced { margin-top: 1.2rem; }
-.cards { grid-template-columns: repeat(auto-fit, minmax(230px, 1fr)); margin-bottom: 1.2rem; }
-.two { grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); }
+.cards {
+  grid-template-columns: repeat(auto-fit, minmax(min(230px, 100%), 1fr)); margin-bottom: 1.2rem;
+}
+.two { grid-template-columns: repeat(auto-fit, minmax(min(520px, 100%), 1fr)); }
+/* A grid item may shrink below its content, so a wide table scrolls in its panel. */
+.grid > * { min-width: 0; }
 .panel {
   background: var(--panel); border: 1px solid var(--line); border-radius: 12px;
   padding: 1.1rem 1.3rem; overflow-x: auto;
@@ -154,4 +160,19 @@ footer {
   margin: 0 auto;
 }
 @media (min-width: 2200px) { html { font-size: 20px; } }
+/* Phones: nothing wider than the screen. Charts keep a width at which their
+   text is at least 11 px (17 units of a 960-wide chart drawn 640 px wide) and
+   scroll sideways inside their panel, as wide tables do. */
+@media (max-width: 700px) {
+  header.top { padding: 0.8rem 1rem; gap: 0.8rem 1rem; }
+  form.period { margin-left: 0; }
+  form.period input { max-width: 9.5rem; }
+  main { padding: 1rem 0.8rem 2rem; }
+  footer { padding: 0 0.8rem 1.5rem; }
+  .panel { padding: 0.9rem 0.8rem; }
+  .card .big { font-size: 2.8rem; }
+  svg.chart { min-width: 640px; }
+  svg text { font-size: 17px; }
+  svg text.legend, svg text.value { font-size: 18px; }
+}
 """

@@ -208,3 +208,60 @@ async def test_a_viewer_sees_the_agent_page_with_callers_masked(served: Client) 
 
     callers = {value for name, value in shown_metrics.items() if name.endswith("-caller")}
     assert {"+49301****456"} == callers
+
+
+LAYOUT = """
+const width = window.innerWidth;
+const scrolls = (element) => ["auto", "scroll"].includes(getComputedStyle(element).overflowX);
+const cut = [...document.querySelectorAll("body *")].filter((element) => {
+  if (element.getBoundingClientRect().right <= width + 0.5) return false;
+  for (let parent = element.parentElement; parent; parent = parent.parentElement) {
+    if (scrolls(parent)) return false;
+  }
+  return true;
+}).map((element) => element.tagName.toLowerCase() + "." + element.className);
+const sizes = [...document.querySelectorAll("svg text")].map(
+  (text) => parseFloat(getComputedStyle(text).fontSize) * text.getScreenCTM().a
+);
+return {
+  fits: document.documentElement.scrollWidth <= width,
+  cut: [...new Set(cut)].slice(0, 5),
+  smallest_chart_text: sizes.length ? Math.round(Math.min(...sizes) * 10) / 10 : null,
+};
+"""
+SCREENS = {"desktop": (1600, 1000), "phone": (390, 844)}
+MIN_CHART_TEXT_PX = 11.0
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+async def test_every_page_fits_the_screen_with_readable_charts(served: Client, screen: str) -> None:
+    """At 1600x1000 and at 390x844 no page is wider than the screen (wide tables
+    and charts scroll inside their panel) and no chart text is under 11 px."""
+    width, height = SCREENS[screen]
+    paths = {
+        "overview": page(served, "/dashboard"),
+        "agents": page(served, "/dashboard/agents"),
+        "agent": page(served, "/dashboard/agent", name="Alice"),
+        "queues": page(served, "/dashboard/queues"),
+        "not-found": page(served, "/dashboard/agent", name="Nobody"),
+    }
+    measured = {}
+    async with chromium(width, height) as browser:
+        await browser.open(str(served.make_url("/login")))
+        measured["login"] = await browser.script(LAYOUT)
+        await browser.screenshot(ARTIFACTS / f"layout-{screen}-login.png")
+        await sign_in(browser, served, "manager", paths["overview"])
+        for name, url in paths.items():
+            await browser.open(url)
+            measured[name] = await browser.script(LAYOUT)
+            await browser.screenshot(ARTIFACTS / f"layout-{screen}-{name}.png")
+
+    readable = {
+        name: found["smallest_chart_text"] is None
+        or found["smallest_chart_text"] >= MIN_CHART_TEXT_PX
+        for name, found in measured.items()
+    }
+    assert {name: (True, []) for name in measured} == {
+        name: (found["fits"], found["cut"]) for name, found in measured.items()
+    }, measured
+    assert dict.fromkeys(measured, True) == readable, measured

@@ -81,9 +81,26 @@ class Browser:
         element = await self._element(css)
         await self._call("POST", f"/element/{element}/click", {})
 
+    async def emulate_screen(self, width: int, height: int) -> None:
+        """Lay pages out for a `width` x `height` phone screen (CSS pixels)."""
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True}
+        await self._call(
+            "POST",
+            "/goog/cdp/execute",
+            {"cmd": "Emulation.setDeviceMetricsOverride", "params": metrics},
+        )
+
+    async def script(self, source: str) -> Any:
+        """Run `source` (a function body) in the page; chromedriver runs it even
+        with the page's own JavaScript off, so the tests can measure layouts."""
+        return await self._call("POST", "/execute/sync", {"script": source, "args": []})
+
     async def screenshot(self, path: Path) -> None:
         image = base64.b64decode(await self._call("GET", "/screenshot"))
         await asyncio.to_thread(_save, path, image)
+
+
+MIN_WINDOW_WIDTH = 500
 
 
 @contextlib.asynccontextmanager
@@ -118,6 +135,7 @@ async def chromium(width: int = 1600, height: int = 2000) -> AsyncIterator[Brows
                 ],
                 "prefs": {"profile.managed_default_content_settings.javascript": 2},
             }
+
             capabilities = {"alwaysMatch": {"goog:chromeOptions": options}}
             async with http.post("/session", json={"capabilities": capabilities}) as reply:
                 session_id = (await reply.json())["value"]["sessionId"]
@@ -125,6 +143,10 @@ async def chromium(width: int = 1600, height: int = 2000) -> AsyncIterator[Brows
             # Finding an element waits this long for it: a form's submission
             # returns before the next page has loaded.
             await browser._call("POST", "/timeouts", {"implicit": 10_000})
+            if width < MIN_WINDOW_WIDTH:
+                # A headless window is never narrower than 500 px: a phone's
+                # screen is emulated instead, as DevTools' device mode does.
+                await browser.emulate_screen(width, height)
             try:
                 yield browser
             finally:
