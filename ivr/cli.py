@@ -35,6 +35,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 LINK_MINUTES = 15.0
+MAX_HISTORY_DAYS = 365
 CONFIG_HELP = "TOML configuration file (default: $IVR_SURVEY_CONFIG, if set)"
 DEBUG_HELP = "log everything, with tracebacks"
 
@@ -79,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--database", default=None, help="database URL (default: ./ivr-survey-demo.db)"
     )
     demo.add_argument("--seed", type=int, default=None, help="random seed for repeatable traffic")
+    demo.add_argument(
+        "--history-days",
+        type=_days,
+        default=30,
+        help="days of generated history laid down before the live calls (default 30; 0: none)",
+    )
 
     db = commands.add_parser("db", help="database schema")
     db_commands = _Commands(
@@ -154,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"how long the link stays valid (default: {LINK_MINUTES:g})",
     )
     return parser
+
+
+def _days(text: str) -> int:
+    if not text.isdigit() or int(text) > MAX_HISTORY_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of days from 0 to {MAX_HISTORY_DAYS}"
+        )
+    return int(text)
 
 
 def _positive(text: str) -> int:
@@ -238,6 +253,7 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             concurrency=args.concurrency,
             database_url=args.database,
             seed=args.seed,
+            history_days=args.history_days,
         )
     if args.command == "db":
         created = missing_directory(config.database.url)

@@ -17,12 +17,16 @@ import socket
 import sys
 from collections.abc import Awaitable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.config import Config, DatabaseConfig
+from ivr.demo_history import PastCall, past_calls
 from ivr.service import Service
 from ivr.sim import Agent, AmiAccount, CallPlan, CallResult, SimulatedPbx, run_traffic
+from ivr.survey_plan import SurveyPlanner
 from ivr.web.auth import Authenticator, hash_password
+from storage.analytics import SqlReportReader
 from storage.database import (
     create_engine,
     default_sqlite_url,
@@ -41,6 +45,9 @@ DEMO_AGENTS = (
     Agent("Dmitri Volkov", "PJSIP/dmitri"),
 )
 DEMO_QUEUES = ("support", "sales", "billing")
+# A realistic day for one agent: about 15 calls of the live mix (some abandon).
+HISTORY_CALLS_PER_AGENT_DAY = 15
+HISTORY_BATCH = 200
 DEMO_USER = "demo"
 # The printed sign-in link works once and only while this demo runs: its
 # session secret is made anew at each start, so a link from an earlier run is
@@ -103,6 +110,7 @@ async def run_demo(
     concurrency: int,
     database_url: str | None,
     seed: int | None,
+    history_days: int = 0,
 ) -> int:
     url = database_url or f"sqlite+aiosqlite:///{Path.cwd() / 'ivr-survey-demo.db'}"
     if database_url is None and config.database.url != default_sqlite_url(Path.cwd()):
@@ -147,11 +155,14 @@ async def run_demo(
         calls=calls,
     )
     assert service.repository is not None
+    rng = random.Random(seed)
+    if history_days:
+        await _lay_down_history(service, settings, rng, history_days)
     printer = _CallPrinter(service.repository)
     traffic = asyncio.create_task(
         run_traffic(
             pbx,
-            random.Random(seed),
+            rng,
             calls=calls,
             concurrency=concurrency,
             pause=0.2,
@@ -177,6 +188,76 @@ async def run_demo(
         await pbx.stop()
     await _print_report(url)
     return 0
+
+
+async def _lay_down_history(
+    service: Service, settings: Config, rng: random.Random, days: int
+) -> None:
+    """Past days from the simulated callers and score model, written through the
+    service's own writer, so the dashboard's trends and rankings mean something
+    at first look. A demo database that already has past days keeps them."""
+    assert service.writer is not None
+    assert service.repository is not None
+    today = datetime.now(UTC).date()
+    midnight = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
+    if await service.repository.calls_started_before(DEMO_PBX, midnight):
+        print("demo: this database already has earlier days; no history generated", flush=True)
+        return
+    writer = service.writer
+    privacy = settings.privacy.privacy()
+    spec = SurveyPlanner(settings).plan(None).spec
+    generated = past_calls(
+        rng,
+        pbx=DEMO_PBX,
+        spec=spec,
+        agents=DEMO_AGENTS,
+        queues=DEMO_QUEUES,
+        days=days,
+        calls_per_day=HISTORY_CALLS_PER_AGENT_DAY * len(DEMO_AGENTS),
+        today=today,
+    )
+
+    async def store(past: PastCall) -> bool:
+        call = privacy.protect(past.call)
+        if past.decision is not None:
+            await writer.record_decision(call, past.decision)
+        if past.start is None or past.status is None or past.finished_at is None:
+            await writer.save_call(call)
+            return False
+        survey_id = await writer.begin_survey(call, past.start)
+        if survey_id is None:
+            return False
+        for answer in past.answers:
+            await writer.save_answer(survey_id, answer)
+        await writer.finish_survey(survey_id, past.status, past.finished_at)
+        return True
+
+    calls = surveys = 0
+    batch: list[PastCall] = []
+    for past in generated:
+        batch.append(past)
+        if len(batch) == HISTORY_BATCH:
+            surveys += sum(await asyncio.gather(*(store(one) for one in batch)))
+            calls, batch = calls + len(batch), []
+    surveys += sum(await asyncio.gather(*(store(one) for one in batch)))
+    calls += len(batch)
+    await writer.flush()
+    await _rebuild_rollups(settings.database.url)
+    print(
+        f"demo: generated history (not live calls): {calls} calls and {surveys} surveys over "
+        f"the {days} days before today, from the simulated callers' score model; "
+        "use --history-days 0 to skip it",
+        flush=True,
+    )
+
+
+async def _rebuild_rollups(url: str) -> None:
+    """The past days were written behind the rollups' cut-off: build them anew."""
+    engine = create_engine(url)
+    try:
+        await SqlReportReader(session_factory(engine)).refresh(full=True)
+    finally:
+        await engine.dispose()
 
 
 class _CallPrinter:

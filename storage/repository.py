@@ -171,6 +171,16 @@ class SqlSurveyRepository:
                 ended_at=to_epoch(row.ended_at),
             )
 
+    async def calls_started_before(self, pbx: str, moment: datetime) -> int:
+        """How many of this PBX's calls started before `moment` (the demo's history check)."""
+        async with database_errors("count the stored calls"), self._sessions() as session:
+            statement = (
+                sa.select(sa.func.count())
+                .select_from(Call)
+                .where(Call.pbx == pbx, Call.started_at < moment)
+            )
+            return int((await session.execute(statement)).scalar_one())
+
     async def get_survey(self, pbx: str, linkedid: str) -> StoredSurvey | None:
         """The survey of a call with its answers in the order first saved."""
         async with (

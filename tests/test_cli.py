@@ -54,11 +54,37 @@ def test_demo_runs_the_service_against_the_simulated_pbx(
     assert "Traceback" not in result.stderr
 
 
+def test_the_demo_lays_down_generated_history_and_says_so(
+    demo_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """30 days of generated calls come before the live ones; the output says they are
+    generated, and the report counts far more answers than the 4 live calls."""
+    _, result = demo_run
+    lines = result.stdout.splitlines()
+    history = [line for line in lines if line.startswith("demo: generated history")]
+    agent_all = next(line for line in lines if line.startswith("agent     all"))
+    assert 1 == len(history), result.stdout[-2000:]
+    assert "over the 30 days before today" in history[0]
+    assert int(agent_all.split()[2]) > 30 * 10
+
+
+def test_a_second_demo_run_keeps_the_history_it_has(tmp_path: Path) -> None:
+    """Run again on the same file: no second history on top of the first."""
+    first = ivr_survey("demo", "--calls", "1", "--history-days", "2", cwd=tmp_path)
+    again = ivr_survey("demo", "--calls", "1", "--history-days", "2", cwd=tmp_path)
+    assert (0, 0) == (first.returncode, again.returncode), again.stderr[-2000:]
+    assert "demo: this database already has earlier days; no history generated" in (
+        again.stdout.splitlines()
+    )
+
+
 def test_the_demo_leaves_a_configured_database_alone_and_says_so(tmp_path: Path) -> None:
     """IVR_SURVEY_DATABASE_URL is not where simulated calls go; the output says where they do."""
     configured = tmp_path / "production.db"
     env = {"IVR_SURVEY_DATABASE_URL": f"sqlite+aiosqlite:///{configured}"}
-    result = ivr_survey("demo", "--calls", "1", "--seed", "1", cwd=tmp_path, env=env)
+    result = ivr_survey(
+        "demo", "--calls", "1", "--seed", "1", "--history-days", "0", cwd=tmp_path, env=env
+    )
     assert (0, False, True) == (
         result.returncode,
         configured.exists(),

@@ -30,6 +30,10 @@ TRAFFIC_QUEUES = ("support", "sales")
 # How likely each agent (by position) is to get a promoter's score.
 AGENT_LIKING = (0.85, 0.55, 0.3, 0.7, 0.45)
 COMPANY_LIKING = 0.6
+# A long wait in the queue costs goodwill: at HOLD_FOR_NO_GOODWILL seconds the
+# company question has lost all of its promoters' share, the agent question
+# a third of it (callers blame the company more than the agent for a wait).
+HOLD_FOR_NO_GOODWILL = 150.0
 CALLERS = (
     ("Customer", "en", "+1555"),
     ("John Smith", "en", "+1555"),
@@ -81,16 +85,17 @@ def _answer(rng: random.Random, score: int) -> list[Turn]:
     return [Turn.keys(text, at=at, gap=0.15)]
 
 
-def _survey(rng: random.Random, agent_liking: float) -> tuple[Turn, ...]:
+def _survey(rng: random.Random, agent_liking: float, hold_seconds: int) -> tuple[Turn, ...]:
+    lost = min(1.0, hold_seconds / HOLD_FOR_NO_GOODWILL)
     roll = rng.random()
     if roll < 0.05:
         return (Turn.hangup(at=rng.uniform(0.1, 1.5)),)
-    first = _answer(rng, _score(rng, agent_liking))
+    first = _answer(rng, _score(rng, agent_liking * (1 - lost / 3)))
     if roll < 0.10:
         return (*first, Turn.hangup(at=rng.uniform(0.1, 1.5)))
     if roll < 0.14:
         return (*first, Turn.silence(), Turn.silence(), Turn.silence())
-    return (*first, *_answer(rng, _score(rng, COMPANY_LIKING)))
+    return (*first, *_answer(rng, _score(rng, COMPANY_LIKING * (1 - lost))))
 
 
 def random_plan(rng: random.Random, agents: Sequence[Agent], queues: Sequence[str]) -> CallPlan:
@@ -107,6 +112,7 @@ def random_plan(rng: random.Random, agents: Sequence[Agent], queues: Sequence[st
     number = prefix + "".join(rng.choice("0123456789") for _ in range(7))
     queue = rng.choice(tuple(queues))
     transfer_queue = rng.choice([q for q in queues if q != queue] or [queue])
+    hold = rng.randint(5, 120) if flow is Flow.ABANDON_IN_QUEUE else rng.randint(0, 90)
     return CallPlan(
         queue=queue,
         agents=chosen,
@@ -116,10 +122,10 @@ def random_plan(rng: random.Random, agents: Sequence[Agent], queues: Sequence[st
         caller_name=name,
         caller_kind="pjsip" if rng.random() < 0.15 else "local",
         language=language,
-        hold_seconds=rng.randint(5, 120) if flow is Flow.ABANDON_IN_QUEUE else rng.randint(0, 90),
+        hold_seconds=hold,
         talk_seconds=rng.randint(30, 600),
         set_vars=rng.random() < 0.8,
-        survey=_survey(rng, AGENT_LIKING[credited % len(AGENT_LIKING)]),
+        survey=_survey(rng, AGENT_LIKING[credited % len(AGENT_LIKING)], hold),
         agent_leg_survey=flow is Flow.CALLER_HANGS_UP_BRIDGED and rng.random() < 0.3,
     )
 
