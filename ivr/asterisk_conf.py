@@ -29,7 +29,7 @@ and problems are collected (never raised), so a check can report all of them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -262,6 +262,7 @@ def _assemble(items: Iterable[Item], files: tuple[str, ...]) -> ConfFile:
         if isinstance(item, Category):
             if current is not None:
                 categories.append(replace(current, settings=tuple(settings)))
+            problems.extend(_undefined_parents(item, categories))
             current, settings = item, []
         elif isinstance(item, Setting):
             if current is None:
@@ -277,6 +278,23 @@ def _assemble(items: Iterable[Item], files: tuple[str, ...]) -> ConfFile:
     if current is not None:
         categories.append(replace(current, settings=tuple(settings)))
     return ConfFile(tuple(categories), tuple(includes), tuple(problems), files)
+
+
+def _undefined_parents(category: Category, earlier: Sequence[Category]) -> list[Problem]:
+    """config.c looks a parent up among the categories read so far, so a template
+    must come before every category that inherits it. Otherwise Asterisk logs
+    this and the category fails: for queues.conf, `app_queue declined to load`
+    and no queue exists at all (on a reload the old queues stay, untemplated)."""
+    known = {c.name for c in earlier}
+    return [
+        Problem(
+            category.where,
+            f"Inheritance requested, but category {parent!r} does not exist "
+            f"(define [{parent}] before [{category.name}])",
+        )
+        for parent in category.inherits
+        if parent not in known
+    ]
 
 
 def parse_conf(text: str, path: str = "<text>") -> ConfFile:

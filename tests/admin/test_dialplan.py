@@ -222,3 +222,47 @@ def test_queue_template_sets_the_variables_the_service_falls_back_on() -> None:
     template = conf.named("ivr-survey-queue")[0]
     assert template.template
     assert ("yes", "yes") == (template.get("setinterfacevar"), template.get("setqueuevar"))
+
+
+QUEUES_CONF_HEAD = "[general]\npersistentmembers = yes\n"
+A_QUEUE = "[support](ivr-survey-queue)\nstrategy = ringall\nmember => PJSIP/2001,0,Agent One\n"
+
+
+def test_queues_conf_assembled_as_the_readme_says_gives_each_queue_the_template(
+    tmp_path: Path,
+) -> None:
+    """The include directly above the first queue: no problem, and the queue has the
+    template's settings (what step 1 of dialplan/README.md says to write)."""
+    (tmp_path / "queues-ivr-survey.conf").write_bytes(
+        (DIALPLAN / "queues-ivr-survey.conf").read_bytes()
+    )
+    (tmp_path / "queues.conf").write_text(
+        QUEUES_CONF_HEAD + "#include queues-ivr-survey.conf\n" + A_QUEUE, encoding="utf-8"
+    )
+    conf = load_conf(tmp_path / "queues.conf")
+    support = {c.name: c for c in conf.effective()}["support"]
+    assert ([], "yes", "ringall") == (
+        [str(p) for p in conf.problems],
+        support.get("setinterfacevar"),
+        support.get("strategy"),
+    )
+    assert "**before your first queue**" in (DIALPLAN / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_template_included_after_the_queues_is_asterisks_inheritance_error(
+    tmp_path: Path,
+) -> None:
+    """Included at the end of queues.conf, the template comes after the queue that
+    inherits it: the checker says what Asterisk logs before app_queue declines to load."""
+    (tmp_path / "queues-ivr-survey.conf").write_bytes(
+        (DIALPLAN / "queues-ivr-survey.conf").read_bytes()
+    )
+    (tmp_path / "queues.conf").write_text(
+        QUEUES_CONF_HEAD + A_QUEUE + "#include queues-ivr-survey.conf\n", encoding="utf-8"
+    )
+    conf = load_conf(tmp_path / "queues.conf")
+    expected = [
+        f"{tmp_path / 'queues.conf'}:3: Inheritance requested, but category "
+        "'ivr-survey-queue' does not exist (define [ivr-survey-queue] before [support])"
+    ]
+    assert expected == [str(p) for p in conf.problems]
