@@ -28,6 +28,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import time
@@ -35,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ivr.config import WebConfig
+
+log = logging.getLogger(__name__)
 
 ADMIN = "admin"
 VIEWER = "viewer"
@@ -161,16 +164,8 @@ class Authenticator:
         return Principal(name=user.name, role=user.role) if matches else None
 
     def session_cookie(self, principal: Principal) -> str:
-        expires = int(self._clock() + self._config.session_hours * 3600)
-        return self._signed(
-            {
-                "k": SESSION_KIND,
-                "u": principal.name,
-                "r": principal.role,
-                "e": expires,
-                "s": secrets.token_urlsafe(12),
-                "p": self._password_mark(principal.name),
-            }
+        return self._issue(
+            SESSION_KIND, principal.name, principal.role, self._config.session_hours * 3600
         )
 
     def from_cookie(self, cookie: str | None) -> Principal | None:
@@ -191,6 +186,12 @@ class Authenticator:
             return False
         self._forget_expired()
         if len(self._revoked) >= MAX_REMEMBERED:
+            log.warning(
+                "dashboard: the list of signed-out sessions is full (%d not yet expired); "
+                "%r's cookie is cleared in the browser but stays valid until it expires",
+                MAX_REMEMBERED,
+                data.get("u"),
+            )
             return False
         self._revoked[session] = _expiry(data)
         return True
@@ -200,16 +201,7 @@ class Authenticator:
         user = self._users.get(name)
         if user is None:
             raise KeyError(name)
-        return self._signed(
-            {
-                "k": LINK_KIND,
-                "u": user.name,
-                "r": user.role,
-                "e": int(self._clock() + valid_seconds),
-                "n": secrets.token_urlsafe(12),
-                "p": self._password_mark(user.name),
-            }
-        )
+        return self._issue(LINK_KIND, user.name, user.role, valid_seconds)
 
     def redeem_sign_in_link(self, token: str | None) -> Principal | None:
         """The link's user, once: a second use, an expired or forged link gives None."""
@@ -227,6 +219,20 @@ class Authenticator:
             return None
         self._spent_links[nonce] = _expiry(data)
         return principal
+
+    def _issue(self, kind: str, name: str, role: str, valid_seconds: float) -> str:
+        """A signed token: a session's id ("s") is revoked on logout, a link's nonce
+        ("n") is spent on first use; both carry the user's password mark."""
+        return self._signed(
+            {
+                "k": kind,
+                "u": name,
+                "r": role,
+                "e": int(self._clock() + valid_seconds),
+                "s" if kind == SESSION_KIND else "n": secrets.token_urlsafe(12),
+                "p": self._password_mark(name),
+            }
+        )
 
     def _signed(self, data: dict[str, object]) -> str:
         payload = _b64(json.dumps(data, separators=(",", ":")).encode("utf-8"))
