@@ -145,6 +145,10 @@ async def run_demo(
     assert service.ami is not None
     if not await service.ami.wait_logged_in(10.0):
         print("demo: the service could not log in to the simulated PBX", file=sys.stderr)
+    # Before the banner: the printed dashboard link then opens onto the history.
+    rng = random.Random(seed)
+    if history_days:
+        await _lay_down_history(service, settings, rng, history_days)
     _print_banner(
         service,
         pbx_port=pbx.ami_port,
@@ -155,9 +159,6 @@ async def run_demo(
         calls=calls,
     )
     assert service.repository is not None
-    rng = random.Random(seed)
-    if history_days:
-        await _lay_down_history(service, settings, rng, history_days)
     printer = _CallPrinter(service.repository)
     traffic = asyncio.create_task(
         run_traffic(
