@@ -293,10 +293,10 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
 async def _run(config: Config, args: argparse.Namespace) -> int:
     from ivr.lifecycle import Lifecycle  # noqa: PLC0415 - keeps `export`/`report` light
-    from ivr.pbx_config import empty_secrets  # noqa: PLC0415
+    from ivr.pbx_config import empty_secrets, placeholder_secrets  # noqa: PLC0415
     from ivr.service import Service  # noqa: PLC0415
 
-    if problems := empty_secrets(config):
+    if problems := empty_secrets(config) + placeholder_secrets(config):
         print("ivr-survey: cannot run:", file=sys.stderr)
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)

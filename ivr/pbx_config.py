@@ -100,10 +100,9 @@ def empty_secrets(config: Config) -> list[str]:
 
 
 def placeholder_secrets(config: Config) -> list[str]:
-    """One line per PBX still on the example's secret: `check` fails on it.
+    """One line per PBX still on the example's secret: `check` fails, `run` refuses.
 
-    `run` still starts (the Docker lab stack runs on it, inside its own
-    network), but anyone who can reach that AMI port knows the password.
+    Anyone who can reach that AMI port knows the password from this repository.
     """
     return [
         f"{_secret_key(config, pbx)} is still the example's placeholder: give the AMI account "

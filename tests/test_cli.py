@@ -223,15 +223,29 @@ def test_web_login_link_refuses_with_the_reason(
     assert expected_in_error in result.stderr
 
 
-def test_run_refuses_an_empty_ami_secret(tmp_path: Path) -> None:
-    """Exit 2 before anything starts, naming the key and the account."""
-    env = {"IVR_SURVEY_AMI_SECRET": "", "IVR_SURVEY_AMI_PORT": "1"}
+@pytest.mark.parametrize(
+    ("secret", "expected_reason"),
+    [
+        (
+            "",
+            "  [ami] secret is empty: set the secret of the AMI account 'ivr-survey' "
+            "(manager.conf), in the file or in the environment",
+        ),
+        (
+            "change-me",
+            "  [ami] secret is still the example's placeholder: give the AMI account "
+            "'ivr-survey' a secret of its own, in manager.conf and here",
+        ),
+    ],
+)
+def test_run_refuses_an_empty_or_placeholder_ami_secret(
+    tmp_path: Path, secret: str, expected_reason: str
+) -> None:
+    """Exit 2 before anything starts, naming the key and the account: the example's
+    password would let anyone who reaches the AMI port in."""
+    env = {"IVR_SURVEY_AMI_SECRET": secret, "IVR_SURVEY_AMI_PORT": "1"}
     result = ivr_survey("run", cwd=tmp_path, env=env)
-    expected = [
-        "ivr-survey: cannot run:",
-        "  [ami] secret is empty: set the secret of the AMI account 'ivr-survey' "
-        "(manager.conf), in the file or in the environment",
-    ]
+    expected = ["ivr-survey: cannot run:", expected_reason]
     assert (2, expected) == (result.returncode, result.stderr.splitlines())
 
 

@@ -12,6 +12,7 @@ import importlib.util
 import ipaddress
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,41 @@ yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse docker/comp
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 SERVICE = "ivr-survey"
+ENTRYPOINT = DOCKER / "asterisk" / "entrypoint.sh"
+# What an admin puts in docker/.env; compose substitutes it into both services.
+TEST_SECRET = "3f9c1a7e5b2d4c6f8a0b1c2d3e4f5a6b"
+_REQUIRED_VARIABLE = re.compile(r"^\$\{(?P<name>[A-Z_]+):\?[^}]+\}$")
+
+
+def interpolated(environment: dict[str, Any], values: dict[str, str]) -> dict[str, str]:
+    """A service's environment after compose's `${NAME:?message}` substitution."""
+    resolved = {}
+    for key, value in environment.items():
+        text = str(value)
+        if required := _REQUIRED_VARIABLE.match(text):
+            text = values[required.group("name")]
+        assert "${" not in text, f"{key}: only ${{NAME:?message}} is substituted here"
+        resolved[key] = text
+    return resolved
+
+
+def render_manager_account(
+    template: Path, target: Path, secret: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the Asterisk container's entrypoint as it starts, with `true` as Asterisk."""
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "IVR_SURVEY_AMI_SECRET": secret,
+        "IVR_SURVEY_MANAGER_TEMPLATE": str(template),
+        "IVR_SURVEY_MANAGER_CONF": str(target),
+    }
+    return subprocess.run(  # noqa: S603 - our own entrypoint script with fixed arguments
+        ["/bin/sh", str(ENTRYPOINT), "true"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +155,8 @@ def test_build_contexts_dockerfiles_and_targets_exist(compose: dict[str, Any]) -
 
 def test_service_environment_is_a_valid_config_with_default_ports(compose: dict[str, Any]) -> None:
     """The compose environment loads as ivr-survey configuration; ports are the defaults."""
-    environment = {k: str(v) for k, v in service(compose, SERVICE)["environment"].items()}
+    secrets = {"IVR_SURVEY_AMI_SECRET": TEST_SECRET}
+    environment = interpolated(service(compose, SERVICE)["environment"], secrets)
     try:
         config = load(None, environ=environment)
     except ConfigError as error:
@@ -144,6 +181,16 @@ def etc_asterisk(compose: dict[str, Any], tmp_path_factory: pytest.TempPathFacto
     for source, target in mounts(compose, "asterisk"):
         if is_bind(source) and target.startswith("/etc/asterisk/"):
             shutil.copy(DOCKER / source, etc / Path(target).name)
+    template = {target: source for source, target in mounts(compose, "asterisk")}
+    secret = interpolated(
+        service(compose, "asterisk")["environment"], {"IVR_SURVEY_AMI_SECRET": TEST_SECRET}
+    )
+    rendered = render_manager_account(
+        DOCKER / template["/opt/ivr-survey/manager-ivr-survey.conf"],
+        etc / "manager-ivr-survey.conf",
+        secret["IVR_SURVEY_AMI_SECRET"],
+    )
+    assert (0, "") == (rendered.returncode, rendered.stderr)
     return etc
 
 
@@ -157,10 +204,12 @@ def test_manager_account_matches_the_service_credentials_and_network(
     compose: dict[str, Any], etc_asterisk: Path
 ) -> None:
     """User and secret agree with compose; the account admits the service's fixed address."""
-    environment = service(compose, SERVICE)["environment"]
+    environment = interpolated(
+        service(compose, SERVICE)["environment"], {"IVR_SURVEY_AMI_SECRET": TEST_SECRET}
+    )
     users = {c.name: c for c in loaded(etc_asterisk, "manager.conf").effective()}
     account = users[environment["IVR_SURVEY_AMI_USERNAME"]]
-    assert environment["IVR_SURVEY_AMI_SECRET"] == account.get("secret")
+    assert TEST_SECRET == environment["IVR_SURVEY_AMI_SECRET"] == account.get("secret")
     assert NEEDED_CLASSES == classes(account.get("read"))
     address = ipaddress.ip_address(service(compose, SERVICE)["networks"]["ivr"]["ipv4_address"])
     permitted = [ipaddress.ip_network(p, strict=False) for p in account.values("permit")]
@@ -251,3 +300,31 @@ def test_healthcheck_finds_a_listening_socket_on_the_default_port() -> None:
     assert AgiConfig().port == module.DEFAULT_PORT
     assert module.listening(AgiConfig().port, (listening,))
     assert not module.listening(AgiConfig().port, (connected,))
+
+
+@pytest.mark.parametrize(
+    ("secret", "complaint"),
+    [
+        ("", "set IVR_SURVEY_AMI_SECRET in docker/.env"),
+        ("change-me", "set IVR_SURVEY_AMI_SECRET in docker/.env"),
+        ("abc;def", "may hold only letters, digits"),
+        ("two words", "may hold only letters, digits"),
+    ],
+)
+def test_asterisk_refuses_to_start_without_a_usable_secret_of_its_own(
+    tmp_path: Path, secret: str, complaint: str
+) -> None:
+    """An unset, placeholder or unparseable secret stops the container with a
+    reason, never starting on a default."""
+    target = tmp_path / "manager-ivr-survey.conf"
+    rendered = render_manager_account(REPO / "dialplan" / "manager-ivr-survey.conf", target, secret)
+    assert (64, True, False) == (rendered.returncode, complaint in rendered.stderr, target.exists())
+
+
+def test_compose_takes_the_secret_from_the_environment_for_both_sides(
+    compose: dict[str, Any],
+) -> None:
+    """Neither the service nor Asterisk carries a secret written in the repository."""
+    for name in (SERVICE, "asterisk"):
+        value = str(service(compose, name)["environment"]["IVR_SURVEY_AMI_SECRET"])
+        assert "IVR_SURVEY_AMI_SECRET" == _REQUIRED_VARIABLE.match(value).group("name")  # type: ignore[union-attr]

@@ -70,24 +70,29 @@ def test_catalog_covers_the_prompts_the_service_plays_by_default() -> None:
 
 
 @pytest.mark.parametrize(
-    ("language", "ten", "star"),
+    ("language", "ten", "star", "barge_in"),
     [
-        ("en", "press one, then zero", "press star"),
-        ("ru", "единица, а затем ноль", "звёздочку"),  # noqa: RUF001 - Russian on purpose
-        ("fa", "یک و بعد صفر", "ستاره"),
-        ("eu", "sakatu bat eta gero zero", "izartxoa"),
-        ("es", "marque uno y luego cero", "asterisco"),
+        ("en", "press one, then zero", "press star", "at any time, even while we are speaking"),
+        (
+            "ru",
+            "единица, а затем ноль",  # noqa: RUF001 - Russian on purpose
+            "звёздочку",
+            "в любой момент, даже пока мы говорим",
+        ),
+        ("fa", "یک و بعد صفر", "ستاره", "حتی در حین پخش پیام"),
+        ("eu", "sakatu bat eta gero zero", "izartxoa", "hitz egiten dugun bitartean ere"),
+        ("es", "marque uno y luego cero", "asterisco", "incluso mientras hablamos"),
     ],
 )
-def test_intro_explains_the_scale_ten_as_one_zero_and_star(
-    language: str, ten: str, star: str
+def test_intro_explains_the_scale_ten_as_one_zero_star_and_answering_early(
+    language: str, ten: str, star: str, barge_in: str
 ) -> None:
-    """The intro says 0 to 10, that 10 is 1 then 0, and that * repeats: the keypad's rules."""
+    """The intro says 0 to 10, that 10 is 1 then 0, that * repeats, and that keys
+    work while it plays (a key during the intro answers the first question)."""
     intro = load_catalog().prompt("ivr-survey/intro")
     assert intro is not None
     text = intro.texts[language].lower()
-    assert ten in text
-    assert star in text
+    assert (True, True, True) == (ten in text, star in text, barge_in in text)
 
 
 def test_a_broken_catalog_is_reported_whole() -> None:
