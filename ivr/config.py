@@ -68,16 +68,19 @@ class AgiConfig:
 
     `allowed_addresses` lists the addresses or CIDR networks Asterisk connects
     from (comma or space separated); `drain_seconds` is how long surveys in
-    progress may run on after SIGTERM; `max_sessions` caps open sessions.
+    progress may run on after SIGTERM; `max_sessions` caps open sessions
+    (past their header); `max_unidentified` caps connections still waiting for
+    one, the oldest closed first to admit a newcomer.
     """
 
     host: str = "127.0.0.1"
     port: int = 4573
-    header_timeout: float = 5.0
+    header_timeout: float = 1.0
     command_timeout: float = 30.0
     drain_seconds: float = 30.0
     allowed_addresses: str = "127.0.0.0/8, ::1"
     max_sessions: int = 2000
+    max_unidentified: int = 100
 
     def allowed_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """The parsed `allowed_addresses`; entries that do not parse are left to the check."""
@@ -96,6 +99,9 @@ class DatabaseConfig:
     spool_dir: str = ""
     # The most writes committed in one transaction by the group-commit writer.
     batch_size: int = 500
+    # Writes kept in memory when neither the database nor the spool takes them
+    # (one full disk under both); past it they are lost and counted.
+    max_held_writes: int = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,6 +460,8 @@ def _check_agi(agi: AgiConfig) -> list[str]:
         problems.append("drain_seconds: must not be negative")
     if agi.max_sessions < 1:
         problems.append(f"max_sessions: {agi.max_sessions} must be at least 1")
+    if agi.max_unidentified < 1:
+        problems.append(f"max_unidentified: {agi.max_unidentified} must be at least 1")
     for entry in _entries(agi.allowed_addresses):
         try:
             ip_network(entry, strict=False)
@@ -590,9 +598,12 @@ def _check_alerts(alerts: AlertsConfig) -> list[str]:
 
 
 def _check_database(database: DatabaseConfig) -> list[str]:
+    problems = []
     if database.batch_size < 1:
-        return [f"batch_size: {database.batch_size} must be at least 1"]
-    return []
+        problems.append(f"batch_size: {database.batch_size} must be at least 1")
+    if database.max_held_writes < 0:
+        problems.append(f"max_held_writes: {database.max_held_writes} must be at least 0")
+    return problems
 
 
 def _check_policy(policy: PolicyConfig) -> list[str]:

@@ -119,7 +119,9 @@ class SurveyStatus(enum.StrEnum):
     partial:   the caller hung up after at least one answer.
     no_answer: every question was asked to its end but none got a valid answer.
     hung_up:   the caller hung up before giving any answer.
-    in_progress: the survey is still running (or the service died mid-way).
+    in_progress: the survey is still running.
+    interrupted: the service stopped under it (a crash, a kill); set at the next
+               start, and counted like partial, since the answers given are stored.
     """
 
     IN_PROGRESS = "in_progress"
@@ -127,6 +129,7 @@ class SurveyStatus(enum.StrEnum):
     PARTIAL = "partial"
     NO_ANSWER = "no_answer"
     HUNG_UP = "hung_up"
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, slots=True)

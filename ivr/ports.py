@@ -300,11 +300,24 @@ class ServiceMetrics(Protocol):
     def agi_sessions_open(self) -> int:
         """FastAGI sessions running now."""
 
+    def agi_connections_refused(self) -> Mapping[str, int]:
+        """FastAGI connections closed before a survey, since start-up, by reason
+        (address, max_sessions, no_header, evicted)."""
+
     def db_write_latency(self) -> LatencySnapshot:
         """Repository write durations since start-up."""
 
     def spool_depth(self) -> int:
         """Writes waiting in the local spool for the database to come back."""
+
+    def writes_held(self) -> int:
+        """Writes kept in memory because neither the database nor the spool took them."""
+
+    def writes_lost(self) -> int:
+        """Writes lost since start-up because not even memory could hold them."""
+
+    def database_down(self) -> bool:
+        """True while the database cannot take writes (they go to the spool)."""
 
 
 class RecordingLookup(Protocol):

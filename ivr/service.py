@@ -166,6 +166,7 @@ class Service:
             port=self.config.agi.port,
             header_timeout=self.config.agi.header_timeout,
             command_timeout=self.config.agi.command_timeout,
+            max_unidentified=self.config.agi.max_unidentified,
             guard=SessionGuard(
                 # A PBX's own agi_addresses are where its surveys come from:
                 # listing them twice (allow-list and PBX) would only invite a mismatch.
@@ -326,6 +327,18 @@ class Service:
     def spool_depth(self) -> int:
         return self.writer.spool_depth if self.writer is not None else 0
 
+    def agi_connections_refused(self) -> Mapping[str, int]:
+        return dict(self.agi.refused) if self.agi is not None else {}
+
+    def writes_held(self) -> int:
+        return self.writer.held if self.writer is not None else 0
+
+    def writes_lost(self) -> int:
+        return self.writer.lost if self.writer is not None else 0
+
+    def database_down(self) -> bool:
+        return self.writer.down if self.writer is not None else False
+
     def survey_finished(
         self,
         call: CallRecord,
@@ -347,6 +360,7 @@ class Service:
             engine,
             Spool(path),
             batch_size=database.batch_size,
+            max_held=database.max_held_writes,
             observe=self._write_latency.observe,
         )
         try:

@@ -88,7 +88,11 @@ DAY_GRAIN = "day"
 MONTH_GRAIN = "month"
 TOTAL_GRAIN = "total"
 # Statuses that count as a completed survey in the funnel (with >= 1 answer).
-COMPLETED_STATUSES = (SurveyStatus.COMPLETED.value, SurveyStatus.PARTIAL.value)
+COMPLETED_STATUSES = (
+    SurveyStatus.COMPLETED.value,
+    SurveyStatus.PARTIAL.value,
+    SurveyStatus.INTERRUPTED.value,
+)
 _EDGES = {Duration.HOLD: HOLD_EDGES, Duration.TALK: TALK_EDGES}
 _COUNTS = ("promoters", "passives", "detractors")
 _CATEGORIES = (Category.PROMOTER, Category.PASSIVE, Category.DETRACTOR)

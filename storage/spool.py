@@ -98,10 +98,25 @@ class Spool:
         if not lines:
             return
         handle = self._open()
-        handle.write("".join(lines).encode())
-        handle.flush()
-        os.fsync(handle.fileno())
+        size = handle.seek(0, os.SEEK_END)
+        data = memoryview("".join(lines).encode())
+        try:
+            while data:
+                written = handle.write(data)
+                data = data[written or 0 :]
+            os.fsync(handle.fileno())
+        except OSError:
+            self._undo_append(handle, size)
+            raise
         self._depth += len(lines)
+
+    def _undo_append(self, handle: IO[bytes], size: int) -> None:
+        """Cut what a failed append (a full disk) left, so the next append does not
+        glue a line to a torn one. The file is unbuffered: nothing else is pending."""
+        try:
+            os.ftruncate(handle.fileno(), size)
+        except OSError:
+            log.exception("the spool %s could not be cut back after a failed write", self.path)
 
     def read(self, decode: Callable[[dict[str, Any]], T]) -> list[T]:
         """Every readable line, decoded, in the order written.
@@ -169,7 +184,8 @@ class Spool:
             return self._file
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self.path.open("a+b")
+            # Unbuffered, so a failed append leaves nothing queued to be written later.
+            handle = self.path.open("a+b", buffering=0)
         except OSError as error:
             raise SpoolError(f"cannot open the spool {self.path}: {error}") from error
         try:

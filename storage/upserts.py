@@ -480,3 +480,34 @@ async def record_decision(executor: Executor, call: CallRecord, decision: str) -
     path) never erases one.
     """
     await merge_call(executor, call, decision)
+
+
+async def mark_interrupted(connection: AsyncConnection, before: datetime) -> list[str]:
+    """Surveys left `in_progress` by a process that died become `interrupted`,
+    finished at their last answer (or their start); returns their Linkedids.
+
+    Only surveys started before `before` (this process's start): none of this
+    process's own can be among them.
+    """
+    last_answer = (
+        sa.select(sa.func.max(SurveyAnswer.answered_at))
+        .where(SurveyAnswer.survey_id == Survey.id)
+        .scalar_subquery()
+    )
+    open_surveys = sa.and_(
+        Survey.status == SurveyStatus.IN_PROGRESS.value, Survey.started_at < before
+    )
+    found = await connection.execute(
+        sa.select(Call.linkedid).join(Survey, Survey.call_id == Call.id).where(open_surveys)
+    )
+    linkedids = [row[0] for row in found]
+    if linkedids:
+        await connection.execute(
+            sa.update(Survey)
+            .where(open_surveys)
+            .values(
+                status=SurveyStatus.INTERRUPTED.value,
+                finished_at=sa.func.coalesce(last_answer, Survey.started_at),
+            )
+        )
+    return linkedids

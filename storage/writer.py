@@ -18,7 +18,14 @@ one write per transaction, so only the bad write is lost, logged with its
 Linkedid. A batch that fails because the database cannot be reached goes to
 the durable spool (`storage.spool`), as does everything after it, until a
 probe (with backoff) finds the database back: then the spool is replayed in
-order, removed, and writing resumes. While the database is down,
+order, removed, and writing resumes. A database that answers but cannot take
+writes (read-only after a failover, out of connections or disk, shutting
+down, a serialization conflict) is an outage too; the probe is a write (an
+empty UPDATE), made on fresh connections, because a connection opened while
+the database was read-only stays read-only. When the spool cannot take the
+writes either (the disk both live on is full), they are held in memory, up to
+`max_held`, with an ERROR a minute, and go to whichever of the two has room
+first, in order after what the spool already holds. While the database is down,
 `begin_survey` cannot check whether the call was surveyed already: it returns
 a provisional (negative) id and the survey runs; the replay settles it against
 (pbx, linkedid), and the answers of a survey that turns out to be a repeat are
@@ -34,7 +41,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import sqlalchemy.exc
@@ -43,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ivr.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
 from storage import grouped_writes, upserts
 from storage.database import describe_error
-from storage.spool import Spool
+from storage.spool import Spool, SpoolError
 from storage.write_requests import (
     BeginSurvey,
     FinishSurvey,
@@ -62,6 +69,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_MAX_PENDING = 50_000
+# Writes kept in memory when neither the database nor the spool takes them:
+# about 4,000 surveys' worth, a few tens of MB.
+DEFAULT_MAX_HELD = 20_000
+HELD_ALARM_SECONDS = 60.0
+# A write that needs the database to take writes, and changes nothing.
+_WRITE_PROBE = sa.text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0")
 # Other writes that may share a batch with survey starts. A start moves ahead of
 # writes queued before it; none of them can be its own survey's (those wait for
 # its id), and the call's final save always comes after its survey started.
@@ -85,10 +98,49 @@ _CONNECTION_ERROR_NAMES = frozenset(
 )
 
 
+# PostgreSQL's SQLSTATEs for "not now": the server is up but cannot take
+# this write at the moment, and the same write will succeed later. Whole classes
+# by their two-character prefix, single conditions by their full code.
+_NOT_NOW_CLASSES = frozenset(
+    {
+        "08",  # connection exception
+        "53",  # insufficient resources: disk full, out of memory, too many connections
+        "57",  # operator intervention: admin or crash shutdown, cannot connect now, canceled
+        "58",  # system error: an I/O error on the server
+    }
+)
+_NOT_NOW_STATES = frozenset(
+    {
+        "25006",  # read_only_sql_transaction: a standby, or default_transaction_read_only
+        "40001",  # serialization_failure: retried later, in the same order
+        "40P01",  # deadlock_detected
+        "40003",  # statement_completion_unknown
+        "55P03",  # lock_not_available
+        "25P03",  # idle_in_transaction_session_timeout
+    }
+)
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE the driver reported (asyncpg's adapter calls it both names)."""
+    for name in ("sqlstate", "pgcode"):
+        state = getattr(error, name, None)
+        if isinstance(state, str) and len(state) == 5:
+            return state
+    return None
+
+
+def cannot_write_now(error: BaseException) -> bool:
+    """True when the server answered but cannot take writes at the moment."""
+    state = _sqlstate(error)
+    return state is not None and (state in _NOT_NOW_STATES or state[:2] in _NOT_NOW_CLASSES)
+
+
 def is_unreachable(error: BaseException) -> bool:
-    """True when the database could not be used at all (refused, reset, timed
-    out, shut down), as opposed to refusing this write (a constraint, a type):
-    the first is an outage to ride out with the spool, the second a bug to log.
+    """True when the database cannot take writes now (refused, reset, timed
+    out, shut down, read-only, out of connections or disk, a serialization
+    conflict), as opposed to refusing this write (a constraint, a type): the
+    first is an outage to ride out with the spool, the second a bug to log.
     """
     if isinstance(error, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.DataError):
         return False
@@ -98,6 +150,8 @@ def is_unreachable(error: BaseException) -> bool:
         if isinstance(error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
             return True
         return error.orig is not None and is_unreachable(error.orig)
+    if cannot_write_now(error):
+        return True
     if isinstance(error, sqlalchemy.exc.StatementError):
         return False  # a value refused before it reached the database
     if isinstance(error, OSError | TimeoutError | sqlalchemy.exc.TimeoutError):
@@ -119,6 +173,7 @@ class GroupCommitWriter:
         batch_size: int = DEFAULT_BATCH_SIZE,
         linger: float = 0.0,
         max_pending: int = DEFAULT_MAX_PENDING,
+        max_held: int = DEFAULT_MAX_HELD,
         probe_min: float = PROBE_MIN_SECONDS,
         probe_max: float = PROBE_MAX_SECONDS,
         observe: Callable[[float], None] | None = None,
@@ -128,6 +183,12 @@ class GroupCommitWriter:
         self._batch_size = batch_size
         self._linger = linger
         self._max_pending = max_pending
+        self._max_held = max_held
+        # Writes neither the database nor the spool took, oldest first; all of
+        # them come after whatever the spool holds.
+        self._held: collections.deque[Write] = collections.deque()
+        self._held_alarm_at = float("-inf")
+        self._lost_alarm_at = float("-inf")
         self._probe_min = probe_min
         self._probe_max = probe_max
         self._observe = observe
@@ -147,7 +208,12 @@ class GroupCommitWriter:
         self._next_provisional = -(time.time_ns() // 1000)
         self._provisional: dict[int, int | None] = {}
         self._linkedids: dict[int, str] = {}
+        self._started = datetime.now(UTC)
+        # Set until the surveys a dead process left open are marked (the
+        # database may be down at start).
+        self._interrupted_pending = True
         self.failed = 0
+        self.lost = 0
         self.batches = 0
         self.written = 0
 
@@ -191,12 +257,18 @@ class GroupCommitWriter:
         return self._down
 
     @property
+    def held(self) -> int:
+        """Writes kept in memory because neither the database nor the spool took them."""
+        return len(self._held)
+
+    @property
     def pending(self) -> int:
         """Writes queued in memory, not yet committed nor spooled."""
         return len(self._queue)
 
     async def start(self) -> None:
-        """Replay what an earlier run spooled, then start writing."""
+        """Replay what an earlier run spooled, mark the surveys an earlier run
+        left open, then start writing."""
         if self._spool.depth:
             log.warning(
                 "replaying %d writes spooled while the database was unreachable (%s)",
@@ -207,7 +279,29 @@ class GroupCommitWriter:
             # No session of this process can refer to a survey spooled by an
             # earlier one.
             self._provisional.clear()
+        if self._interrupted_pending and not self._down:
+            await self._mark_interrupted()
         self._task = asyncio.create_task(self._run(), name="group-commit-writer")
+
+    async def _mark_interrupted(self) -> None:
+        """A survey still open now was running in a process that died."""
+        try:
+            async with self._engine.begin() as connection:
+                linkedids = await upserts.mark_interrupted(connection, self._started)
+        except Exception as error:
+            if not is_unreachable(error):
+                raise
+            self._go_down(error)
+            return
+        self._interrupted_pending = False
+        if linkedids:
+            shown = ", ".join(linkedids[:10]) + (", ..." if len(linkedids) > 10 else "")
+            log.warning(
+                "%d surveys were left open when the service last stopped (Linkedid=%s): "
+                "marked interrupted; their answers are kept",
+                len(linkedids),
+                shown,
+            )
 
     async def flush(self) -> None:
         """Return once everything queued so far is committed or spooled."""
@@ -224,6 +318,18 @@ class GroupCommitWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._held:
+            await self._recover(probe=True)
+        if self._held and not self._held_to_spool():
+            log.error(
+                "%d writes held in memory are lost at shutdown: neither the database nor "
+                "the spool %s could take them (first Linkedid=%s)",
+                len(self._held),
+                self._spool.path,
+                self._held[0].linkedid,
+            )
+            self.lost += len(self._held)
+            self._held.clear()
         self._spool.close()
 
     async def _put(self, request: Request) -> None:
@@ -404,14 +510,16 @@ class GroupCommitWriter:
         self._probe_delay = min(self._probe_delay * 2, self._probe_max)
 
     def _to_spool(self, writes: Sequence[Write]) -> None:
-        """Append to the spool (fsync'd); a new survey gets a provisional id."""
+        """Append to the spool (fsync'd), or hold in memory when it cannot take
+        them; a new survey gets a provisional id."""
         if not writes:
             return
         for write in writes:
             if isinstance(write, BeginSurvey) and write.provisional is None:
                 write.provisional = self._next_provisional
                 self._next_provisional -= 1
-        self._spool.append(encode(write) for write in writes)
+        if self._held or not self._append_to_spool(writes):
+            writes = self._hold(writes)
         for write in writes:
             if isinstance(write, BeginSurvey):
                 assert write.provisional is not None
@@ -419,14 +527,83 @@ class GroupCommitWriter:
                 if write.reply is not None and not write.reply.done():
                     write.reply.set_result(write.provisional)
 
+    def _append_to_spool(self, writes: Sequence[Write]) -> bool:
+        try:
+            self._spool.append(encode(write) for write in writes)
+        except (OSError, SpoolError) as error:
+            self._alarm_held(error)
+            return False
+        return True
+
+    def _hold(self, writes: Sequence[Write]) -> list[Write]:
+        """Keep what fits in memory; what does not is lost, and said so. Returns the kept."""
+        room = max(0, self._max_held - len(self._held))
+        kept, lost = list(writes[:room]), writes[room:]
+        self._held.extend(kept)
+        if lost:
+            self.lost += len(lost)
+            error = RuntimeError(
+                f"neither the database, the spool nor memory ({self._max_held} writes, "
+                "[database] max_held_writes) could hold it"
+            )
+            now = time.monotonic()
+            if now - self._lost_alarm_at >= HELD_ALARM_SECONDS:
+                self._lost_alarm_at = now
+                log.error(
+                    "Linkedid=%s: %d writes lost (%d in all since start-up): %s",
+                    lost[0].linkedid,
+                    len(lost),
+                    self.lost,
+                    error,
+                )
+            for write in lost:
+                reply = write.reply if isinstance(write, BeginSurvey) else None
+                if reply is not None and not reply.done():
+                    reply.set_exception(error)
+        return kept
+
+    def _alarm_held(self, error: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._held_alarm_at < HELD_ALARM_SECONDS:
+            return
+        self._held_alarm_at = now
+        log.error(
+            "neither the database nor the spool %s can take writes (%s): %d writes held in "
+            "memory (at most %d); they are written to whichever has room first",
+            self._spool.path,
+            describe_error(error),
+            len(self._held),
+            self._max_held,
+        )
+
+    def _held_to_spool(self) -> bool:
+        """Move the held writes to the spool, if it has room again."""
+        if not self._held:
+            return True
+        if not self._append_to_spool(self._held):
+            return False
+        log.warning("the spool took the %d writes held in memory", len(self._held))
+        self._held.clear()
+        return True
+
+    async def _takes_writes(self) -> bool:
+        """On fresh connections: the ones pooled during the outage may be stuck
+        read-only (SQLite keeps a file opened read-only that way)."""
+        await self._engine.dispose()
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(_WRITE_PROBE)
+        except Exception as error:
+            self._go_down(error)
+            return False
+        return True
+
     async def _recover(self, *, probe: bool) -> None:
-        """Probe the database; when it answers, replay the spool and resume."""
+        """Probe the database; when it takes writes, replay the spool, then
+        what is held in memory, and resume."""
         if probe:
-            try:
-                async with self._engine.connect() as connection:
-                    await connection.execute(sa.text("SELECT 1"))
-            except Exception as error:
-                self._go_down(error)
+            self._held_to_spool()
+            if not await self._takes_writes():
                 return
         writes = self._spool.read(decode)
         for start in range(0, len(writes), self._batch_size):
@@ -443,10 +620,50 @@ class GroupCommitWriter:
                 continue
             self._settle(chunk, outcomes)
         self._spool.clear()
-        if self._down or writes:
-            log.warning("database reachable again: %d spooled writes replayed", len(writes))
+        held = len(self._held)
+        if not await self._replay_held():
+            return
+        if self._interrupted_pending:
+            await self._mark_interrupted()
+            if self._down:
+                return
+        if self._down or writes or held:
+            log.warning(
+                "database reachable again: %d spooled and %d held writes replayed",
+                len(writes),
+                held,
+            )
         self._down = False
         self._probe_delay = self._probe_min
+
+    async def _replay_held(self) -> bool:
+        """Write what memory holds, oldest first; False if the database went away again."""
+        while self._held:
+            chunk = [self._held[index] for index in range(min(len(self._held), self._batch_size))]
+            try:
+                async with self._engine.begin() as connection:
+                    outcomes = await self._apply(connection, chunk, replaying=True)
+            except Exception as error:
+                if is_unreachable(error):
+                    self._go_down(error)
+                    return False
+                for write in chunk:
+                    try:
+                        async with self._engine.begin() as connection:
+                            outcome = await self._apply(connection, [write], replaying=True)
+                    except Exception as one_error:
+                        if is_unreachable(one_error):
+                            self._go_down(one_error)
+                            return False
+                        self._fail(write, one_error)
+                    else:
+                        self._settle([write], outcome)
+                    self._held.popleft()
+                continue
+            for _ in chunk:
+                self._held.popleft()
+            self._settle(chunk, outcomes)
+        return True
 
 
 def _describe(write: Write) -> str:

@@ -200,7 +200,9 @@ async def test_a_second_sigterm_cuts_the_drain_short(rig: Rig) -> None:
 
 
 async def test_sigkill_mid_survey_loses_no_stored_answer(rig: Rig) -> None:
-    """A hard kill after the first answer: that answer and the survey row are intact."""
+    """A hard kill after the first answer: that answer and the survey row are
+    intact, and the next start marks the survey interrupted instead of leaving
+    it in progress for ever."""
     rig.write_config()
     process = await rig.start()
     try:
@@ -213,7 +215,18 @@ async def test_sigkill_mid_survey_loses_no_stored_answer(rig: Rig) -> None:
         await process.kill()
     assert -signal.SIGKILL == exit_code
     survey = await rig.survey(result.linkedid)
-    assert [("agent", 4)] == scores(survey)
+    assert ([("agent", 4)], SurveyStatus.IN_PROGRESS) == (scores(survey), survey and survey.status)
+    restarted = await CliProcess.start("--config", str(rig.config_path), "run", cwd=rig.folder)
+    try:
+        await restarted.wait_for_line("running: AMI")
+        restarted.send(signal.SIGTERM)
+        await restarted.exit_code()
+    finally:
+        await restarted.kill()
+    survey = await rig.survey(result.linkedid)
+    assert ([("agent", 4)], SurveyStatus.INTERRUPTED) == (scores(survey), survey and survey.status)
+    assert "marked interrupted" in restarted.log
+    assert result.linkedid in restarted.log
     if rig.database_url.startswith("sqlite"):
         engine = create_engine(rig.database_url)
         try:

@@ -223,7 +223,8 @@ async def _recording(request: web.Request) -> web.StreamResponse:
 
 
 async def _healthz(request: web.Request) -> web.StreamResponse:
-    return json_response({"status": "ok"})
+    problems = prometheus.health_problems(request.app[METRICS])
+    return json_response({"status": "degraded" if problems else "ok", "problems": problems})
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:

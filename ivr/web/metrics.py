@@ -77,7 +77,11 @@ class FixedMetrics:
     tracked: int = 0
     finished: Mapping[str, int] = field(default_factory=dict)
     sessions: int = 0
+    refused: Mapping[str, int] = field(default_factory=dict)
     spooled: int = 0
+    held: int = 0
+    lost: int = 0
+    down: bool = False
     latency: LatencySnapshot = field(
         default_factory=lambda: LatencySnapshot(
             bounds=WRITE_BOUNDS, bucket_counts=(0,) * len(WRITE_BOUNDS), count=0, total_seconds=0.0
@@ -99,11 +103,23 @@ class FixedMetrics:
     def agi_sessions_open(self) -> int:
         return self.sessions
 
+    def agi_connections_refused(self) -> Mapping[str, int]:
+        return self.refused
+
     def db_write_latency(self) -> LatencySnapshot:
         return self.latency
 
     def spool_depth(self) -> int:
         return self.spooled
+
+    def writes_held(self) -> int:
+        return self.held
+
+    def writes_lost(self) -> int:
+        return self.lost
+
+    def database_down(self) -> bool:
+        return self.down
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +151,26 @@ def _family(
     lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
     lines += [f"{name}{labels} {_number(value)}" for labels, value in samples]
     return lines
+
+
+AGI_REFUSAL_REASONS = ("address", "max_sessions", "no_header", "evicted")
+
+
+def health_problems(metrics: ServiceMetrics) -> list[str]:
+    """What `/healthz` reports as degrading the service, in words for an operator."""
+    problems = []
+    held, lost = metrics.writes_held(), metrics.writes_lost()
+    if held:
+        problems.append(
+            f"neither the database nor the spool can take writes: {held} held in memory"
+        )
+    elif metrics.database_down():
+        problems.append(
+            f"the database cannot take writes: {metrics.spool_depth()} wait in the spool"
+        )
+    if lost:
+        problems.append(f"{lost} writes lost since start-up: the memory hold was full")
+    return problems
 
 
 def render(
@@ -182,11 +218,37 @@ def render(
         "FastAGI sessions running now.",
         [("", metrics.agi_sessions_open())],
     )
+    refused = dict.fromkeys(AGI_REFUSAL_REASONS, 0) | dict(metrics.agi_connections_refused())
+    lines += _family(
+        "ivr_survey_agi_connections_refused_total",
+        "counter",
+        "FastAGI connections closed before any survey, by reason: address not allowed, "
+        "max_sessions reached, no header in time, or closed to admit a newer one.",
+        [(f'{{reason="{_escape(reason)}"}}', count) for reason, count in sorted(refused.items())],
+    )
     lines += _family(
         "ivr_survey_spool_depth",
         "gauge",
         "Writes waiting in the local spool while the database is unreachable.",
         [("", metrics.spool_depth())],
+    )
+    lines += _family(
+        "ivr_survey_database_down",
+        "gauge",
+        "1 while the database cannot take writes and they go to the spool.",
+        [("", int(metrics.database_down()))],
+    )
+    lines += _family(
+        "ivr_survey_writes_held",
+        "gauge",
+        "Writes held in memory because neither the database nor the spool can take them.",
+        [("", metrics.writes_held())],
+    )
+    lines += _family(
+        "ivr_survey_writes_lost_total",
+        "counter",
+        "Writes lost because the database, the spool and the memory hold were all full.",
+        [("", metrics.writes_lost())],
     )
     buckets = [
         (f'{{le="{_number(bound)}"}}', count)

@@ -74,7 +74,13 @@ def document(version: str) -> dict[str, Any]:
     paths["/healthz"] = {
         "get": {
             "operationId": "healthz",
-            "summary": "Liveness: the web server answers (no authentication)",
+            "summary": "Liveness, and whether answers are being stored (no authentication)",
+            "description": (
+                "Always 200 while the web server answers. `degraded` says that answers are "
+                "not reaching the database now (spooled, or held in memory when the spool "
+                "cannot take them either) or that some were lost; `problems` says which, in "
+                "words. A degraded service keeps surveying: restarting it would not help."
+            ),
             "tags": ["operations"],
             "security": [],
             "responses": {
@@ -84,8 +90,11 @@ def document(version: str) -> dict[str, Any]:
                         "application/json": {
                             "schema": {
                                 "type": "object",
-                                "required": ["status"],
-                                "properties": {"status": {"type": "string", "enum": ["ok"]}},
+                                "required": ["status", "problems"],
+                                "properties": {
+                                    "status": {"type": "string", "enum": ["ok", "degraded"]},
+                                    "problems": {"type": "array", "items": {"type": "string"}},
+                                },
                             }
                         }
                     },

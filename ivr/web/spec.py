@@ -378,7 +378,14 @@ SCHEMAS: dict[str, Any] = {
             "started_at": {"type": "string", "format": "date-time"},
             "status": {
                 "type": "string",
-                "enum": ["in_progress", "completed", "partial", "no_answer", "hung_up"],
+                "enum": [
+                    "in_progress",
+                    "completed",
+                    "partial",
+                    "no_answer",
+                    "hung_up",
+                    "interrupted",
+                ],
             },
             "pbx": {"type": "string"},
             "linkedid": {"type": "string"},

@@ -302,7 +302,9 @@ async def test_a_spooled_repeat_of_a_stored_survey_is_not_counted(
     engine: AsyncEngine, reader: SqlSurveyRepository, tmp_path: Path
 ) -> None:
     """A replayed AGI request taken while the database was down: at write-back
-    the call already has its survey, so the repeat's answers are dropped."""
+    the call already has its survey, so the repeat's answers are dropped. The
+    stored survey, never finished by the writer that began it, is marked
+    interrupted when the next one starts."""
     record = call()
     live = GroupCommitWriter(engine, Spool(tmp_path / "live.jsonl"))
     await live.start()
@@ -326,7 +328,7 @@ async def test_a_spooled_repeat_of_a_stored_survey_is_not_counted(
 
     stored = await reader.get_survey(PBX, record.linkedid)
     assert stored is not None
-    assert ((9,), SurveyStatus.IN_PROGRESS, 1) == (
+    assert ((9,), SurveyStatus.INTERRUPTED, 1) == (
         tuple(a.value for a in stored.answers),
         stored.status,
         await count(engine, "surveys"),
