@@ -125,6 +125,10 @@ _DEST_ALIVE_EVENTS = frozenset({"DialBegin", "AgentCalled", "AgentConnect"})
 _MEMBER_EVENTS = frozenset(
     {"QueueMemberStatus", "QueueMemberAdded", "QueueMemberPause", "QueueMemberPenalty"}
 )
+# What every queue event of a real Asterisk carries (each of the 108 in the
+# captures of ivr/sim/transcripts/). One without them cannot be a call's: it
+# must not start one, or junk would be stored as queue calls.
+_QUEUE_EVENT_FIELDS = ("Queue", "Channel", "Uniqueid", "Linkedid")
 _LISTED_CHANNEL_EVENTS = frozenset({"CoreShowChannel", "Status"})
 _RESYNC_EVENTS = _LISTED_CHANNEL_EVENTS | {"BridgeInfoChannel"}
 _REASONS = {
@@ -343,6 +347,10 @@ class _Listed:
     name: str | None
 
 
+def _missing(event: AmiEvent, names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if not event.get(name).strip()]
+
+
 class CallTracker:
     """Follows every call of one PBX from its AMI events; see the module docstring for the rules."""
 
@@ -354,6 +362,9 @@ class CallTracker:
         stale_seconds: float = 6 * 3600.0,
     ) -> None:
         self._pbx = pbx
+        # Events ignored for lacking what a call needs, and the last one's why.
+        self.refused_events = 0
+        self.last_refusal = ""
         self._retention = retention_seconds
         self._stale = stale_seconds
         self._calls: dict[str, _Call] = {}
@@ -441,6 +452,10 @@ class CallTracker:
     # --- event dispatch ---------------------------------------------------
 
     def _apply(self, event: AmiEvent, name: str, now: float) -> list[CallRecord]:
+        if name in _QUEUE_EVENTS and (missing := _missing(event, _QUEUE_EVENT_FIELDS)):
+            self.refused_events += 1
+            self.last_refusal = f"{name} without {', '.join(missing)}"
+            return []
         self._learn_member(event, name)
         if name in ("BlindTransfer", "AttendedTransfer"):
             self._transfer(event, name, now)

@@ -46,6 +46,8 @@ import dataclasses
 import enum
 import ipaddress
 import logging
+import re
+import stat
 import sys
 import time
 from collections import Counter, deque
@@ -143,6 +145,7 @@ async def run_check(
     sounds_dir: Path | None = None,
     ami_watch: float = 3.0,
     config_source: str = "defaults and environment",
+    config_file: Path | None = None,
     out: TextIO | None = None,
 ) -> int:
     """Run every check, print one line per finding as it is known; 1 if any FAIL."""
@@ -155,6 +158,8 @@ async def run_check(
             print(finding.line(), file=stream, flush=True)
 
     report([Finding(Status.OK, "config", f"valid ({config_source})")])
+    if config_file is not None:
+        report(check_config_file(config_file))
     weak = empty_secrets(config) + placeholder_secrets(config)
     report([Finding(Status.FAIL, "ami", problem) for problem in weak])
     report([await check_database(config.database.url)])
@@ -173,6 +178,48 @@ async def run_check(
     verdict = f"{failed} problem(s) to fix" if failed else "ready"
     print(f"check: {verdict}, {warned} warning(s)", file=stream, flush=True)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+# Keys whose values let someone in: the AMI account, web tokens and password
+# hashes, the session key, a database URL's password, a webhook's credentials.
+_SECRET_KEYS = re.compile(
+    r"^\s*(secret|tokens|users|session_secret|password)\s*=\s*['\"](?=\S)"
+    r"|^\s*\w*url\s*=\s*['\"][^'\"]*://[^/'\"@]*:[^/'\"@]+@",
+    re.MULTILINE,
+)
+
+
+def check_config_file(path: Path) -> list[Finding]:
+    """A file holding secrets must be readable by its owner (and group) only,
+    and writable by no one else: whoever can change it can point the service at
+    their own AMI or database."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        return [Finding(Status.WARN, "config", f"cannot read {path}: {error.strerror}")]
+    if not _SECRET_KEYS.search(text):
+        return []
+    findings = []
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        findings.append(
+            Finding(
+                Status.WARN,
+                "config",
+                f"{path} holds secrets and others can change it (mode {stat.filemode(mode)}): "
+                f"chmod go-w {path}",
+            )
+        )
+    if mode & stat.S_IROTH:
+        findings.append(
+            Finding(
+                Status.WARN,
+                "config",
+                f"{path} holds secrets and every user of this host can read it "
+                f"(mode {stat.filemode(mode)}): chmod o-rwx {path}",
+            )
+        )
+    return findings
 
 
 def survey_prompt_names(config: Config) -> tuple[str, ...]:

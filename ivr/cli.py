@@ -275,6 +275,7 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             sounds_dir=Path(sounds_dir) if sounds_dir else None,
             ami_watch=args.ami_watch,
             config_source=args.config or os.environ.get(CONFIG_ENV) or "defaults and environment",
+            config_file=_config_file(args.config),
         )
     if args.command == "export":
         return await _export(config, args.format, args.since, args.until)
@@ -327,6 +328,12 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
     )
     await lifecycle.run()
     return EXIT_OK
+
+
+def _config_file(given: str | None) -> Path | None:
+    """The file the configuration was read from (as `load` chooses it), if any."""
+    chosen = given or os.environ.get(CONFIG_ENV)
+    return Path(chosen) if chosen else None
 
 
 def _login_link(config: Config, user: str, minutes: float) -> int:

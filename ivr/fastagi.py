@@ -8,7 +8,12 @@ multi-line `520-` usage errors, and swallows cancellation. Here:
 
 - the header must arrive whole within `header_timeout`, in at most
   `max_header_lines` lines of at most `line_limit` bytes, or the connection is
-  closed and logged, without touching any other session;
+  closed and logged (rate-limited), without touching any other session;
+- connections still waiting for their header have a cap of their own
+  (`max_unidentified`) and do not count against `max_sessions`: Asterisk
+  sends its whole header at once, so when the cap is reached the one that has
+  waited longest is closed to admit the newcomer, and idle connections, however
+  many and however fast they reconnect, never keep a real request out;
 - `HANGUP` lines are out-of-band notices (fact 22) recorded on the channel,
   never replies; `100 Trying` lines are skipped; `520-` blocks are read whole;
 - the listen backlog is large (a queue emptying at shift end opens many
@@ -23,11 +28,16 @@ multi-line `520-` usage errors, and swallows cancellation. Here:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import fcntl
 import logging
+import sys
+import termios
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import SupportsIndex
 
 from ivr.agi_protocol import (
     HANGUP_LINE,
@@ -43,6 +53,14 @@ from ivr.guard import RateLimitedWarnings, SessionGuard
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKLOG = 4096
+# Asterisk writes its whole header as soon as it connects (docs/asterisk-facts.md, fact 60).
+DEFAULT_HEADER_TIMEOUT = 1.0
+DEFAULT_MAX_UNIDENTIFIED = 100
+# A connection silent this long is not Asterisk (which sends its header within
+# a millisecond); younger ones are never closed to make room, up to this many
+# times `max_unidentified`.
+YOUNG_SECONDS = 0.2
+UNIDENTIFIED_BURST = 4
 # Asterisk's longest usage text (520-) is a few dozen lines.
 MAX_CONTINUED_LINES = 256
 DEFAULT_LINE_LIMIT = 8192
@@ -168,8 +186,9 @@ class FastAgiServer:
         *,
         host: str,
         port: int,
-        header_timeout: float = 5.0,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
         command_timeout: float = 30.0,
+        max_unidentified: int = DEFAULT_MAX_UNIDENTIFIED,
         max_header_lines: int = 256,
         line_limit: int = DEFAULT_LINE_LIMIT,
         backlog: int = DEFAULT_BACKLOG,
@@ -178,11 +197,17 @@ class FastAgiServer:
     ) -> None:
         self._route = route
         self._guard = guard or SessionGuard()
+        self._clock = clock
         self._refusal_warnings = RateLimitedWarnings(clock)
         self._hurry = asyncio.Event()
         self._host = host
         self._port = port
         self._header_timeout = header_timeout
+        self._max_unidentified = max_unidentified
+        # Connections still reading their header, oldest first.
+        self._unidentified: dict[asyncio.Task[None], _Waiting] = {}
+        self._evicted: set[asyncio.Task[None]] = set()
+        self.refused: collections.Counter[str] = collections.Counter()
         self._command_timeout = command_timeout
         self._max_header_lines = max_header_lines
         self._line_limit = line_limit
@@ -203,12 +228,14 @@ class FastAgiServer:
         return len(self._sessions)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_connection,
-            self._host,
-            self._port,
-            limit=self._line_limit,
-            backlog=self._backlog,
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.StreamReaderProtocol:
+            reader = _HeardReader(limit=self._line_limit, loop=loop)
+            return asyncio.StreamReaderProtocol(reader, self._on_connection, loop=loop)
+
+        self._server = await loop.create_server(
+            protocol, self._host, self._port, backlog=self._backlog
         )
         log.info("FastAGI listening on %s:%d", self._host, self.port)
 
@@ -251,15 +278,25 @@ class FastAgiServer:
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
-        refusal = self._guard.refusal(_peer_address(writer), len(self._sessions))
+        identified = len(self._sessions) - len(self._unidentified)
+        refusal = self._guard.refusal(_peer_address(writer), identified)
         if refusal is not None:
             self._refuse(writer, refusal)
             return
+        if len(self._unidentified) >= self._max_unidentified:
+            self._evict_one_unidentified()
         self._sessions.add(task)
+        self._unidentified[task] = _Waiting(reader, writer, self._clock())
         try:
             await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            if task not in self._evicted:
+                raise
+            task.uncancel()
         finally:
             self._sessions.discard(task)
+            self._unidentified.pop(task, None)
+            self._evicted.discard(task)
             if self._server is not None and self._server.is_serving():
                 self._routed.discard(task)
             writer.close()
@@ -271,11 +308,15 @@ class FastAgiServer:
         try:
             request = await asyncio.wait_for(self._read_request(reader), self._header_timeout)
         except TimeoutError:
-            log.warning(
-                "FastAGI from %s: no complete agi_* header in %.1fs; closed",
-                peer,
-                self._header_timeout,
-            )
+            self.refused["no_header"] += 1
+            suppressed = self._refusal_warnings.due("no_header")
+            if suppressed is not None:
+                log.warning(
+                    "FastAGI from %s: no complete agi_* header in %.1fs; closed%s",
+                    peer,
+                    self._header_timeout,
+                    f" ({suppressed} more since the last warning)" if suppressed else "",
+                )
             return
         except AgiNoRequest:
             log.info("FastAGI from %s: closed without a request (health check or probe)", peer)
@@ -285,6 +326,7 @@ class FastAgiServer:
             return
         task = asyncio.current_task()
         assert task is not None
+        self._unidentified.pop(task, None)
         self._routed.add(task)
         channel = AgiChannel(
             reader,
@@ -329,10 +371,43 @@ class FastAgiServer:
                 raise AgiProtocolError(f"more than {self._max_header_lines} header lines")
             environment.append(parse_environment_line(line))
 
+    def _evict_one_unidentified(self) -> None:
+        """Close the longest-waiting connection that has sent nothing for
+        `YOUNG_SECONDS`. A younger one, or one with bytes not yet read, is how
+        Asterisk looks between connecting and its header being read (a queue
+        emptying at shift end connects hundreds at once): it is left alone,
+        up to `UNIDENTIFIED_BURST` times the cap; past that the longest-waiting goes."""
+        now = self._clock()
+        chosen = next(
+            (
+                task
+                for task, waiting in self._unidentified.items()
+                if now - waiting.since >= YOUNG_SECONDS and waiting.silent()
+            ),
+            None,
+        )
+        if chosen is None:
+            if len(self._unidentified) < UNIDENTIFIED_BURST * self._max_unidentified:
+                return  # a burst of new connections: too young to judge
+            chosen = next(iter(self._unidentified))
+        del self._unidentified[chosen]
+        self._evicted.add(chosen)
+        chosen.cancel()
+        self.refused["evicted"] += 1
+        suppressed = self._refusal_warnings.due("evicted")
+        if suppressed is not None:
+            log.warning(
+                "FastAGI: %d connections are waiting for their header ([agi] max_unidentified): "
+                "the oldest was closed to admit a new one%s",
+                self._max_unidentified,
+                f" ({suppressed} more since the last warning)" if suppressed else "",
+            )
+
     def _refuse(self, writer: asyncio.StreamWriter, reason: str) -> None:
         address = _peer_address(writer)
         writer.transport.abort()
         key = address if reason.startswith("address") else "max_sessions"
+        self.refused["address" if key == address else "max_sessions"] += 1
         suppressed = self._refusal_warnings.due(key)
         if suppressed is not None:
             log.warning(
@@ -341,6 +416,39 @@ class FastAgiServer:
                 reason,
                 f" ({suppressed} more refused since the last warning)" if suppressed else "",
             )
+
+
+class _HeardReader(asyncio.StreamReader):
+    """A StreamReader that remembers whether any byte ever arrived."""
+
+    heard = False
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        if data:
+            self.heard = True
+        super().feed_data(data)
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """A connection still waiting for its header."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    since: float
+
+    def silent(self) -> bool:
+        """Nothing received, neither read by the stream nor waiting in the kernel."""
+        if getattr(self.reader, "heard", False):
+            return False
+        sock = self.writer.get_extra_info("socket")
+        if sock is None:
+            return True
+        try:
+            waiting = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return True
+        return int.from_bytes(waiting, sys.byteorder) == 0
 
 
 def _peer_address(writer: asyncio.StreamWriter) -> str:

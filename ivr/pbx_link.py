@@ -23,6 +23,7 @@ from ivr.ami import AmiClient
 from ivr.background import cancel_all
 from ivr.calls import CallTracker
 from ivr.domain import AmiEvent, CallRecord
+from ivr.guard import RateLimitedWarnings
 from ivr.pbx_config import PbxConfig
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Counters:
 
     events: int = 0
     event_errors: int = 0
+    events_refused: int = 0
     calls_saved: int = 0
     call_save_errors: int = 0
 
@@ -61,6 +63,7 @@ class PbxLink:
         self.ami: AmiClient | None = None
         self._counters = counters
         self._clock = clock
+        self._warnings = RateLimitedWarnings(time.monotonic)
         self._events: asyncio.Queue[AmiEvent] = asyncio.Queue()
         self._finished_calls: asyncio.Queue[CallRecord] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -123,17 +126,32 @@ class PbxLink:
     def _apply(self, event: AmiEvent) -> None:
         self._counters.events += 1
         self._applied += 1
+        refused = self.tracker.refused_events
         try:
             finished = self.tracker.feed(event)
         except Exception:
             self._counters.event_errors += 1
-            log.exception(
-                "AMI %s: event %s could not be tracked (Linkedid=%s)",
-                event.pbx,
-                event.name or "?",
-                event.linkedid or "-",
-            )
+            suppressed = self._warnings.due("event-error")
+            if suppressed is not None:
+                log.exception(
+                    "AMI %s: event %s could not be tracked (Linkedid=%s)%s",
+                    event.pbx,
+                    event.name or "?",
+                    event.linkedid or "-",
+                    _since_last(suppressed),
+                )
             return
+        if self.tracker.refused_events > refused:
+            self._counters.events_refused += 1
+            suppressed = self._warnings.due("event-refused")
+            if suppressed is not None:
+                log.warning(
+                    "AMI %s: ignored %s (Linkedid=%s): no call is started from it%s",
+                    event.pbx,
+                    self.tracker.last_refusal,
+                    event.linkedid or "-",
+                    _since_last(suppressed),
+                )
         for call in finished:
             self._finished_calls.put_nowait(call)
         if self._applied % EVICT_EVERY_EVENTS == 0:
@@ -155,3 +173,7 @@ class PbxLink:
                 )
             finally:
                 self._finished_calls.task_done()
+
+
+def _since_last(suppressed: int) -> str:
+    return f" ({suppressed} more since the last warning)" if suppressed else ""

@@ -264,3 +264,44 @@ def test_check_fails_on_an_empty_or_placeholder_ami_secret(
     result = ivr_survey("check", "--ami-watch", "0.1", cwd=tmp_path, env=env)
     assert 1 == result.returncode
     assert any(line.startswith(expected) for line in result.stdout.splitlines()), result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "expected"),
+    [
+        ('[ami]\nsecret = "s3cr3t-of-ours"\n', 0o600, []),
+        ('[ami]\nsecret = "s3cr3t-of-ours"\n', 0o640, []),
+        (
+            '[ami]\nsecret = "s3cr3t-of-ours"\n',
+            0o644,
+            ["holds secrets and every user of this host can read it (mode -rw-r--r--)"],
+        ),
+        (
+            '[web]\ntokens = "admin:0123456789abcdef0123"\n',
+            0o666,
+            [
+                "holds secrets and others can change it (mode -rw-rw-rw-)",
+                "holds secrets and every user of this host can read it (mode -rw-rw-rw-)",
+            ],
+        ),
+        ('[database]\nurl = "postgresql://ivr:pw@db/ivr"\n', 0o604, ["every user of this host"]),
+        ('[database]\nurl = "sqlite:///ivr.sqlite3"\n', 0o644, []),
+        ("[survey]\nanswer_timeout = 4.0\n", 0o666, []),
+    ],
+)
+def test_check_warns_about_a_config_file_with_secrets_others_can_read_or_change(
+    tmp_path: Path, content: str, mode: int, expected: list[str]
+) -> None:
+    """One WARN line per exposure, naming the file, its mode and the chmod that fixes it;
+    a file without secrets may be world-readable."""
+    config = tmp_path / "ivr-survey.toml"
+    config.write_text(content, encoding="utf-8")
+    config.chmod(mode)
+    env = {"IVR_SURVEY_AMI_PORT": "1", "IVR_SURVEY_AMI_SECRET": "another-secret"}
+    result = ivr_survey(
+        "check", "--config", str(config), "--ami-watch", "0.1", cwd=tmp_path, env=env
+    )
+    warned = [line for line in result.stdout.splitlines() if line.startswith("WARN config:")]
+    assert len(expected) == len(warned), result.stdout
+    for fragment, line in zip(expected, warned, strict=True):
+        assert (True, True) == (fragment in line, str(config) in line), line
