@@ -59,7 +59,7 @@ DEFAULT_MAX_UNIDENTIFIED = 100
 # A connection silent this long is not Asterisk (which sends its header within
 # a millisecond); younger ones are never closed to make room, up to this many
 # times `max_unidentified`.
-YOUNG_SECONDS = 0.2
+YOUNG_SECONDS = 0.5
 UNIDENTIFIED_BURST = 4
 # Asterisk's longest usage text (520-) is a few dozen lines.
 MAX_CONTINUED_LINES = 256
@@ -373,10 +373,11 @@ class FastAgiServer:
 
     def _evict_one_unidentified(self) -> None:
         """Close the longest-waiting connection that has sent nothing for
-        `YOUNG_SECONDS`. A younger one, or one with bytes not yet read, is how
-        Asterisk looks between connecting and its header being read (a queue
-        emptying at shift end connects hundreds at once): it is left alone,
-        up to `UNIDENTIFIED_BURST` times the cap; past that the longest-waiting goes."""
+        `YOUNG_SECONDS`. A younger one is how Asterisk looks between connecting
+        and its header arriving (a queue emptying at shift end connects
+        hundreds at once): it is left alone, up to `UNIDENTIFIED_BURST` times
+        the cap; past that the longest-waiting silent one goes. One that has
+        sent bytes goes last of all: its header is being read."""
         now = self._clock()
         chosen = next(
             (
@@ -389,7 +390,10 @@ class FastAgiServer:
         if chosen is None:
             if len(self._unidentified) < UNIDENTIFIED_BURST * self._max_unidentified:
                 return  # a burst of new connections: too young to judge
-            chosen = next(iter(self._unidentified))
+            chosen = next(
+                (task for task, waiting in self._unidentified.items() if waiting.silent()),
+                next(iter(self._unidentified)),
+            )
         del self._unidentified[chosen]
         self._evicted.add(chosen)
         chosen.cancel()
