@@ -46,10 +46,17 @@ EOL = "\r\n"
 BANNER_PREFIX = "Asterisk Call Manager/"
 # Far above any real AMI message (a Status with all variables is a few KiB).
 MAX_MESSAGE_CHARS = 1 << 20
+# ActionIDs of lists given up on (timed out, too long), remembered so their
+# late items are dropped instead of collected or taken for live events.
+MAX_ABANDONED_LISTS = 64
 
 
 class AmiLoginRefused(Exception):
     """Asterisk answered Login with an error (wrong user, secret or permit/deny)."""
+
+
+class AmiListTooLong(Exception):
+    """A list action's answer passed [ami] max_list_items: it is given up on."""
 
 
 class AmiConnectionLost(Exception):
@@ -68,11 +75,43 @@ class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
     `Message` parser and its routing of responses to actions are kept.
     """
 
+    max_list_items = 50_000
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.encoding = "utf-8"
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buffer = ""
+        self._abandoned: dict[str, None] = {}
+        self.dropped_list_items = 0
+
+    def abandon(self, action: Action) -> None:
+        """Stop collecting a list action's answer (it timed out or grew too long)."""
+        for key in {action.id, action.action_id} - {None}:
+            self.responses.pop(key, None)
+            self._abandoned[key] = None
+        while len(self._abandoned) > MAX_ABANDONED_LISTS:
+            del self._abandoned[next(iter(self._abandoned))]
+
+    def handle_message(self, message: Message) -> None:
+        """panoramisk's routing, with a bound on what one list may collect."""
+        key = message.id or message.action_id
+        if key is not None and key in self._abandoned:
+            self.dropped_list_items += 1
+            return
+        action = self.responses.get(key) if key is not None else None
+        if action is not None and len(action.responses) >= self.max_list_items:
+            self.abandon(action)
+            self.dropped_list_items += 1
+            if not action.future.done():
+                action.future.set_exception(
+                    AmiListTooLong(
+                        f"{action.get('action', action.get('Action', '?'))} answered more than "
+                        f"{self.max_list_items} items ([ami] max_list_items)"
+                    )
+                )
+            return
+        super().handle_message(message)
 
     def data_received(self, data: bytes) -> None:
         # Only the new text (and the 3 characters before it) can complete a
@@ -142,7 +181,9 @@ class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
             else:
                 headers[name] = value
         action_id = headers.get("ActionID")
-        if headers.get("Event") == "Shutdown" or (action_id and action_id in self.responses):
+        if headers.get("Event") == "Shutdown" or (
+            action_id and (action_id in self.responses or action_id in self._abandoned)
+        ):
             return False
         self.factory.dispatch_headers(headers, {k: tuple(v) for k, v in repeated.items()})
         return True
@@ -275,6 +316,7 @@ class AmiClient:
         protocol.factory = self
         protocol.log = log
         protocol.responses = {}
+        protocol.max_list_items = self._config.max_list_items
         self._protocol = protocol
         reply = await self.send_action(
             {
@@ -332,14 +374,16 @@ class AmiClient:
         protocol = self._protocol
         if protocol is None or self._lost.is_set():
             raise AmiConnectionLost("not connected")
-        future: asyncio.Future[Any] = protocol.send(
-            Action(action, as_list=as_list), as_list=as_list
-        )
+        sent = Action(action, as_list=as_list)
+        future: asyncio.Future[Any] = protocol.send(sent, as_list=as_list)
         self._pending.add(future)
         try:
             return await asyncio.wait_for(
                 asyncio.shield(future), timeout or self._config.action_timeout
             )
+        except TimeoutError:
+            protocol.abandon(sent)
+            raise
         finally:
             self._pending.discard(future)
 
@@ -374,8 +418,13 @@ class AmiClient:
             # refusal (`Response: Error` alone) never sends. Left to itself it
             # collects `EventList: start` answers up to their *Complete event.
             reply = await self.send_action(action)
-        except (TimeoutError, AmiConnectionLost) as error:
-            log.warning("AMI %s: %s for resync failed: %s", self._config.name, name, error)
+        except (TimeoutError, AmiConnectionLost, AmiListTooLong) as error:
+            log.warning(
+                "AMI %s: %s for resync failed: %s",
+                self._config.name,
+                name,
+                error or "no complete answer in time; its late items are dropped",
+            )
             return None
         messages = reply if isinstance(reply, list) else [reply]
         head = messages[0] if messages else None
@@ -389,6 +438,25 @@ class AmiClient:
             return None
         now = self._clock()
         return [to_event(self._config.name, m, now) for m in messages if "Event" in m]
+
+    def pause_reading(self) -> bool:
+        """Stop reading the connection (the event queue is full); False if not connected."""
+        protocol = self._protocol
+        if protocol is None or protocol.transport is None or protocol.transport.is_closing():
+            return False
+        protocol.transport.pause_reading()
+        return True
+
+    def resume_reading(self) -> None:
+        protocol = self._protocol
+        transport = protocol.transport if protocol is not None else None
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    @property
+    def dropped_list_items(self) -> int:
+        """List items dropped on this connection: past [ami] max_list_items, or late."""
+        return self._protocol.dropped_list_items if self._protocol is not None else 0
 
     async def logoff(self) -> None:
         """End the session for good: Asterisk closes it after the Logoff, and

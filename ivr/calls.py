@@ -360,8 +360,14 @@ class CallTracker:
         *,
         retention_seconds: float = 300.0,
         stale_seconds: float = 6 * 3600.0,
+        max_calls: int = 100_000,
     ) -> None:
         self._pbx = pbx
+        self._max_calls = max_calls
+        # Calls forgotten to stay under max_calls, and the queue calls among
+        # them ended early (as partial) so that feed() hands them on for storing.
+        self.evicted_calls = 0
+        self._ended_early: list[CallRecord] = []
         # Events ignored for lacking what a call needs, and the last one's why.
         self.refused_events = 0
         self.last_refusal = ""
@@ -402,6 +408,9 @@ class CallTracker:
             ended = self._end_all(now)
         else:
             ended = self._apply(event, name, now)
+        if self._ended_early:
+            ended = [*self._ended_early, *ended]
+            self._ended_early = []
         if self._last_event_at is None or now > self._last_event_at:
             self._last_event_at = now
         return ended
@@ -499,6 +508,8 @@ class CallTracker:
     # --- calls and channels -----------------------------------------------
 
     def _new_call(self, key: str, now: float, *, from_resync: bool = False) -> _Call:
+        if len(self._calls) >= self._max_calls:
+            self._make_room(now)
         call = _Call(key=key, started_at=now, last_seen=now, from_resync=from_resync)
         self._calls[key] = call
         return call
@@ -581,6 +592,27 @@ class CallTracker:
             for alias in moved:
                 self._aliases[alias] = target.key
         del self._calls[source.key]
+
+    def _make_room(self, now: float) -> None:
+        """Forget a tenth of max_calls at once (so a flood costs one sort per
+        tenth, not per event): ended calls first, oldest ended first; then live
+        calls that never reached a queue (nothing of them is stored), longest
+        silent first; only then live queue calls, ended as partial and stored."""
+
+        def order(call: _Call) -> tuple[int, float]:
+            if call.ended_at is not None:
+                return (0, call.ended_at)
+            return (1 if call.q is None else 2, call.last_seen)
+
+        keep = self._max_calls - max(1, self._max_calls // 10)
+        for call in sorted(self._calls.values(), key=order)[: len(self._calls) - keep]:
+            if call.ended_at is None and call.q is not None:
+                call.partial = True
+                record = self._end(call, now, unseen=True)
+                if record is not None:
+                    self._ended_early.append(record)
+            self._drop(call)
+            self.evicted_calls += 1
 
     def _drop(self, call: _Call) -> None:
         self._calls.pop(call.key, None)

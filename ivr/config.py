@@ -60,6 +60,13 @@ class AmiConfig:
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0
     auth_retry_min: float = 30.0
+    # Memory bounds against floods: items one list answer (QueueStatus at a
+    # resync) may collect, calls followed at once (the oldest ended, then the
+    # longest silent, go first), and events waiting for the tracker (past it
+    # the connection is read no further until it catches up).
+    max_list_items: int = 50_000
+    max_tracked_calls: int = 100_000
+    max_queued_events: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +454,9 @@ def _check_ami(ami: AmiConfig) -> list[str]:
     for name in ("connect_timeout", "action_timeout", "ping_interval", "ping_timeout"):
         if getattr(ami, name) <= 0:
             problems.append(f"{name}: must be more than 0")
+    for name in ("max_list_items", "max_tracked_calls", "max_queued_events"):
+        if getattr(ami, name) < 1:
+            problems.append(f"{name}: {getattr(ami, name)} must be at least 1")
     return problems
 
 

@@ -43,6 +43,7 @@ class Counters:
     events: int = 0
     event_errors: int = 0
     events_refused: int = 0
+    reading_paused: int = 0
     calls_saved: int = 0
     call_save_errors: int = 0
 
@@ -59,7 +60,11 @@ class PbxLink:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = pbx
-        self.tracker = CallTracker(pbx.name, retention_seconds=retention_seconds)
+        self.tracker = CallTracker(
+            pbx.name, retention_seconds=retention_seconds, max_calls=pbx.ami.max_tracked_calls
+        )
+        self._max_queued = pbx.ami.max_queued_events
+        self._paused = False
         self.ami: AmiClient | None = None
         self._counters = counters
         self._clock = clock
@@ -75,12 +80,17 @@ class PbxLink:
         return self.config.name
 
     @property
+    def queued_events(self) -> int:
+        """Events received and not yet applied by the tracker."""
+        return self._events.qsize()
+
+    @property
     def connected(self) -> bool:
         return self.ami is not None and self.ami.connected
 
     def start(self, write_call: CallWriter) -> None:
         """Start the AMI session and the tasks that apply its events and write its calls."""
-        self.ami = AmiClient(self.config.ami, self._events.put_nowait, on_login=self._resync)
+        self.ami = AmiClient(self.config.ami, self._queue_event, on_login=self._resync)
         self._ami_task = asyncio.create_task(self.ami.run(), name=f"ami-session {self.name}")
         self._tasks = [
             asyncio.create_task(self._consume_events(), name=f"ami-events {self.name}"),
@@ -99,6 +109,31 @@ class PbxLink:
             await asyncio.wait_for(self._finished_calls.join(), grace)
         await cancel_all(self._tasks)
         self._ami_task = None
+
+    def _queue_event(self, event: AmiEvent) -> None:
+        """Queue an event for the tracker; past [ami] max_queued_events, stop
+        reading the connection until the tracker has caught up to half of it.
+
+        Nothing is dropped: Asterisk keeps what it has not sent in its own
+        queue for this session, and TCP tells it to wait (it drops a manager
+        session that stays blocked past its own write timeout, and the resync
+        after the reconnect finds the calls in progress again).
+        """
+        self._events.put_nowait(event)
+        if not self._paused and self._events.qsize() >= self._max_queued:
+            assert self.ami is not None
+            self._paused = self.ami.pause_reading()
+            if self._paused:
+                self._counters.reading_paused += 1
+                suppressed = self._warnings.due("paused")
+                if suppressed is not None:
+                    log.warning(
+                        "AMI %s: %d events wait for the tracker ([ami] max_queued_events): "
+                        "reading paused until half of them are applied%s",
+                        self.name,
+                        self._events.qsize(),
+                        _since_last(suppressed),
+                    )
 
     async def _resync(self) -> None:
         assert self.ami is not None
@@ -119,6 +154,10 @@ class PbxLink:
                 self._apply(event)
             finally:
                 self._events.task_done()
+            if self._paused and self._events.qsize() <= self._max_queued // 2:
+                self._paused = False
+                if self.ami is not None:
+                    self.ami.resume_reading()
             applied += 1
             if applied % YIELD_EVERY_EVENTS == 0:
                 await asyncio.sleep(0)

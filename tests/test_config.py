@@ -90,7 +90,7 @@ x = 1
     expected = [
         "[ami] hostname: unknown key (known: host, port, username, secret, name, "
         "connect_timeout, action_timeout, ping_interval, ping_timeout, reconnect_min, "
-        "reconnect_max, auth_retry_min)",
+        "reconnect_max, auth_retry_min, max_list_items, max_tracked_calls, max_queued_events)",
         "[ami] port: expected a whole number, got 'five'",
         "[ami] reconnect_min/reconnect_max: need 0 < reconnect_min <= reconnect_max",
         "IVR_SURVEY_AGI_PORT (environment): expected a whole number, got 'http'",

@@ -8,6 +8,8 @@ each as soon as the service closes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import random
 import sys
@@ -17,6 +19,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from ivr.ami import AmiClient
+from ivr.config import AmiConfig
+from ivr.domain import AmiEvent
 from ivr.service import Service
 from ivr.sim import CallPlan, Turn
 from storage.database import create_engine, upgrade
@@ -199,3 +204,180 @@ async def test_queue_events_missing_what_a_call_needs_store_no_call_and_few_warn
     assert [(real.linkedid,)] == [tuple(row) for row in linkedids]
     assert 10_000 == refused
     assert True is (len(warnings) <= 3), warnings
+
+
+def stray_channel(number: int) -> list[tuple[str, str]]:
+    """A channel event of a call never seen again: a new Linkedid each time."""
+    linkedid = f"1791000000.{number}"
+    return [
+        ("Event", "Newchannel"),
+        ("Privilege", "call,all"),
+        ("Channel", f"PJSIP/stray-{number:08x}"),
+        ("Uniqueid", linkedid),
+        ("Linkedid", linkedid),
+    ]
+
+
+async def test_a_flood_of_new_linkedids_is_bounded_by_max_tracked_calls(tmp_path: Path) -> None:
+    """20,000 channels that never hang up, with [ami] max_tracked_calls = 2000:
+    the tracker never holds more than the cap (the longest silent go first, and
+    are counted), and a real call in the middle of the flood is surveyed."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ivr-survey.sqlite3'}"
+    await upgrade(url)
+    pbx, agi_port = await started_pbx()
+    config = service_config(pbx.ami_port, url, agi_port)
+    config = dataclasses.replace(
+        config, ami=dataclasses.replace(config.ami, max_tracked_calls=2000)
+    )
+    service = Service(config)
+    try:
+        await service.start()
+        assert service.ami is not None
+        assert await service.ami.wait_logged_in(5.0)
+        tracker = service.links[PBX].tracker
+        most = 0
+        real = pbx.start_call(CallPlan(survey=(Turn.keys("9", at=0.01), Turn.keys("8", at=0.01))))
+        for number in range(20_000):
+            pbx.publish_event(stray_channel(number))
+            if number % 200 == 0:
+                await asyncio.sleep(0)
+                most = max(most, tracker.tracked_count)
+        result = await real
+        assert service.writer is not None
+        assert service.repository is not None
+        survey = None
+        for _ in range(100):
+            await service.writer.flush()
+            most = max(most, tracker.tracked_count)
+            survey = await service.repository.get_survey(PBX, result.linkedid)
+            if survey is not None:
+                break
+            await asyncio.sleep(0.1)
+        evicted = tracker.evicted_calls
+    finally:
+        await service.stop(grace=2.0)
+        await pbx.stop()
+    assert survey is not None
+    assert ((9, 8), True, True) == (
+        tuple(a.value for a in survey.answers),
+        most <= 2000,
+        evicted >= 18_000,
+    )
+
+
+async def test_a_full_event_queue_pauses_reading_and_loses_no_event(tmp_path: Path) -> None:
+    """With [ami] max_queued_events = 500, 30,000 events sent at once: the
+    connection is read no faster than the tracker applies them (reading paused
+    at least once), and every event is applied, none dropped (the count also
+    has the simulator's own few, such as FullyBooted)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ivr-survey.sqlite3'}"
+    await upgrade(url)
+    pbx, agi_port = await started_pbx()
+    config = service_config(pbx.ami_port, url, agi_port)
+    config = dataclasses.replace(config, ami=dataclasses.replace(config.ami, max_queued_events=500))
+    service = Service(config)
+    try:
+        await service.start()
+        assert service.ami is not None
+        assert await service.ami.wait_logged_in(5.0)
+        link = service.links[PBX]
+        before = service.counters.events
+        for number in range(30_000):
+            pbx.publish_event(stray_channel(number))
+        for _ in range(300):
+            if service.counters.events - before >= 30_000:
+                break
+            await asyncio.sleep(0.02)
+        applied = service.counters.events - before
+        paused = service.counters.reading_paused
+    finally:
+        await service.stop(grace=2.0)
+        await pbx.stop()
+    assert (True, True, 0) == (applied >= 30_000, paused >= 1, link.queued_events)
+
+
+class EndlessListAmi:
+    """An AMI server whose QueueStatus answer never ends: `items` entries and no
+    QueueStatusComplete, then one live event."""
+
+    def __init__(self, items: int) -> None:
+        self.items = items
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/9.0.0\r\n")
+        try:
+            while True:
+                block = await reader.readuntil(b"\r\n\r\n")
+                fields = dict(
+                    line.split(": ", 1) for line in block.decode().split("\r\n") if ": " in line
+                )
+                name, action_id = fields.get("Action", ""), fields.get("ActionID", "")
+                head = f"Response: Success\r\nActionID: {action_id}\r\n"
+                if name == "QueueStatus":
+                    writer.write(f"{head}EventList: start\r\nMessage: follows\r\n\r\n".encode())
+                    item = (
+                        f"Event: QueueEntry\r\nActionID: {action_id}\r\nQueue: support\r\n"
+                        "Position: 1\r\nChannel: PJSIP/caller-1\r\nUniqueid: 1.1\r\n\r\n"
+                    ).encode()
+                    for start in range(0, self.items, 1000):
+                        writer.write(item * min(1000, self.items - start))
+                        await writer.drain()
+                    writer.write(
+                        b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/live-1\r\n"
+                        b"Uniqueid: 2.1\r\nLinkedid: 2.1\r\n\r\n"
+                    )
+                elif name in ("CoreShowChannels",):
+                    writer.write(f"{head}EventList: start\r\n\r\n".encode())
+                    writer.write(
+                        f"Event: CoreShowChannelsComplete\r\nActionID: {action_id}\r\n"
+                        "EventList: Complete\r\nListItems: 0\r\n\r\n".encode()
+                    )
+                else:
+                    writer.write(f"{head}Message: ok\r\n\r\n".encode())
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+async def test_a_list_answer_that_never_ends_collects_at_most_max_list_items() -> None:
+    """QueueStatus answered by 20,000 items and no end, with [ami] max_list_items
+    = 1000: the resync gives up on it with a warning, the items past the bound
+    are dropped (never collected, never taken for live events), and the live
+    event after them still arrives."""
+    fake = EndlessListAmi(20_000)
+    port = await fake.start()
+    received: list[AmiEvent] = []
+    resynced: list[list[AmiEvent]] = []
+    config = AmiConfig(
+        host="127.0.0.1", port=port, secret="x", max_list_items=1000, action_timeout=5.0
+    )
+
+    async def resync() -> None:
+        resynced.append(await client.resync())
+
+    client = AmiClient(config, received.append, on_login=resync)
+    running = asyncio.create_task(client.run())
+    try:
+        for _ in range(200):
+            if any(event.name == "Newchannel" for event in received):
+                break
+            await asyncio.sleep(0.05)
+        dropped = client.dropped_list_items
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await fake.stop()
+    assert ["Newchannel"] == [event.name for event in received]
+    assert [["CoreShowChannelsComplete"]] == [[event.name for event in r] for r in resynced]
+    # The bound counts the answer's messages: its Response and 999 items.
+    assert 20_000 - 999 == dropped
