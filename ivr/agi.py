@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # The `key=value` AGI arguments the dialplan recipes pass (dialplan/README.md);
 # `pbx` is read before the route, by ivr/attribution.py.
-KNOWN_OPTIONS = frozenset({"optin", "initiated", "pbx"})
+KNOWN_OPTIONS = frozenset({"optin", "initiated", "pbx", "key"})
 
 # The longest a prompt may play before the session is considered stuck.
 MAX_PROMPT_SECONDS = 120.0
@@ -54,8 +54,10 @@ class NpsRoute:
         observer: SurveyObserver | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         prompt_exists: language.PromptExists | None = None,
+        refuse_unknown: Callable[[str], bool] = lambda linkedid: False,
     ) -> None:
         self._pbx = pbx
+        self._refuse_unknown = refuse_unknown
         self._background = background
         self._observer = observer
         self._planner = planner
@@ -78,6 +80,14 @@ class NpsRoute:
             )
             return
         call = self._calls(linkedid)
+        if call is None and self._refuse_unknown(linkedid):
+            log.warning(
+                "Linkedid=%s: AGI %s refused: AMI is connected and has never seen this call "
+                "([agi] refuse_unknown_calls); no survey",
+                linkedid,
+                request.channel,
+            )
+            return
         if call is None:
             call = await self._call_from_channel(channel, linkedid)
             log.info(

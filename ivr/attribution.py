@@ -13,23 +13,32 @@ be live on two PBXs at once. The rule, first match wins:
    neither).
 
 Otherwise the request is refused with a log line naming the Linkedid and
-the source address. `attribute` is pure; `PbxRouter` applies it to a FastAGI
-channel and hands the channel to that PBX's route.
+the source address. Before any of this, when `[agi] shared_key` is set, a
+request without the matching `key=` argument is refused: FastAGI has no
+authentication of its own, and any process on an allowed address could
+otherwise store scores against an agent it names. `attribute` is pure;
+`PbxRouter` applies it to a FastAGI channel and hands the channel to that
+PBX's route.
 """
 
 from __future__ import annotations
 
+import collections
+import hmac
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ivr.agi_protocol import options
 from ivr.fastagi import AgiChannel, Route
+from ivr.guard import RateLimitedWarnings
 from ivr.pbx_config import PbxConfig
 
 log = logging.getLogger(__name__)
 
 PBX_OPTION = "pbx"
+KEY_OPTION = "key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +76,36 @@ def attribute(
 class PbxRouter:
     """Hands each FastAGI channel to the route of the PBX it comes from."""
 
-    def __init__(self, pbxs: Sequence[PbxConfig], routes: Mapping[str, Route]) -> None:
+    def __init__(
+        self,
+        pbxs: Sequence[PbxConfig],
+        routes: Mapping[str, Route],
+        *,
+        shared_key: str = "",
+        refused: collections.Counter[str] | None = None,
+    ) -> None:
         self._pbxs = tuple(pbxs)
         self._routes = dict(routes)
+        self._key = shared_key.encode()
+        self._refused = refused if refused is not None else collections.Counter()
+        self._warnings = RateLimitedWarnings(time.monotonic)
 
     async def __call__(self, channel: AgiChannel) -> None:
         request = channel.request
         given = options(request.arguments)
+        if self._key and not hmac.compare_digest(given.get(KEY_OPTION, "").encode(), self._key):
+            self._refused["bad_key"] += 1
+            suppressed = self._warnings.due(f"key {channel.peer_address}")
+            if suppressed is not None:
+                log.warning(
+                    "Linkedid=%s: FastAGI %s from %s refused: no key= argument matching "
+                    "[agi] shared_key; no survey%s",
+                    request.linkedid_argument or "-",
+                    request.channel,
+                    channel.peer_address or "?",
+                    f" ({suppressed} more since the last warning)" if suppressed else "",
+                )
+            return
         decided = attribute(
             self._pbxs, argument=given.get(PBX_OPTION), address=channel.peer_address
         )

@@ -420,6 +420,10 @@ class CallTracker:
         call = self._calls.get(self._aliases.get(linkedid, linkedid))
         return self._record(call) if call is not None else None
 
+    def knows(self, linkedid: str) -> bool:
+        """Whether an event of this Linkedid (or of a call it became) was seen and is still kept."""
+        return self._aliases.get(linkedid, linkedid) in self._calls
+
     def find_by_uniqueid(self, uniqueid: str) -> CallRecord | None:
         """The queue call one of whose channels (caller, agent, consultation) has this Uniqueid."""
         key = self._index.get(uniqueid)

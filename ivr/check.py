@@ -183,7 +183,7 @@ async def run_check(
 # Keys whose values let someone in: the AMI account, web tokens and password
 # hashes, the session key, a database URL's password, a webhook's credentials.
 _SECRET_KEYS = re.compile(
-    r"^\s*(secret|tokens|users|session_secret|password)\s*=\s*['\"](?=\S)"
+    r"^\s*(secret|tokens|users|session_secret|shared_key|password)\s*=\s*['\"](?=\S)"
     r"|^\s*\w*url\s*=\s*['\"][^'\"]*://[^/'\"@]*:[^/'\"@]+@",
     re.MULTILINE,
 )

@@ -88,6 +88,10 @@ class AgiConfig:
     allowed_addresses: str = "127.0.0.0/8, ::1"
     max_sessions: int = 2000
     max_unidentified: int = 100
+    # When set, a request must carry key=<this> (dialplan: IVR_SURVEY_AGI_KEY).
+    shared_key: str = field(default="", repr=False)
+    # Refuse a request for a Linkedid AMI has never seen, while AMI is connected.
+    refuse_unknown_calls: bool = False
 
     def allowed_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """The parsed `allowed_addresses`; entries that do not parse are left to the check."""

@@ -302,7 +302,7 @@ class ServiceMetrics(Protocol):
 
     def agi_connections_refused(self) -> Mapping[str, int]:
         """FastAGI connections closed before a survey, since start-up, by reason
-        (address, max_sessions, no_header, evicted)."""
+        (address, max_sessions, no_header, evicted, bad_key, unknown_call)."""
 
     def db_write_latency(self) -> LatencySnapshot:
         """Repository write durations since start-up."""

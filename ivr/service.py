@@ -84,6 +84,8 @@ class Service:
         self._live = live_settings(config)
         self._clock = clock
         self.counters = Counters()
+        # Requests refused after their header (shared key, unknown call), by reason.
+        self._agi_refused: Counter[str] = Counter()
         self.links: dict[str, PbxLink] = {
             pbx.name: PbxLink(
                 pbx,
@@ -156,10 +158,16 @@ class Service:
                 background=self.background,
                 screening=screening,
                 observer=self,
+                refuse_unknown=self._unknown_call_refusal(link),
             )
             for name, link in self.links.items()
         }
-        router = PbxRouter([link.config for link in self.links.values()], routes)
+        router = PbxRouter(
+            [link.config for link in self.links.values()],
+            routes,
+            shared_key=self.config.agi.shared_key,
+            refused=self._agi_refused,
+        )
         self.agi = FastAgiServer(
             self._route(router),
             host=self.config.agi.host,
@@ -328,7 +336,23 @@ class Service:
         return self.writer.spool_depth if self.writer is not None else 0
 
     def agi_connections_refused(self) -> Mapping[str, int]:
-        return dict(self.agi.refused) if self.agi is not None else {}
+        refused = Counter(self._agi_refused)
+        if self.agi is not None:
+            refused.update(self.agi.refused)
+        return dict(refused)
+
+    def _unknown_call_refusal(self, link: PbxLink) -> Callable[[str], bool]:
+        """With [agi] refuse_unknown_calls: a Linkedid AMI never saw, while it is connected."""
+
+        def refuse(linkedid: str) -> bool:
+            if not self.config.agi.refuse_unknown_calls or not link.connected:
+                return False
+            if link.tracker.knows(linkedid):
+                return False
+            self._agi_refused["unknown_call"] += 1
+            return True
+
+        return refuse
 
     def writes_held(self) -> int:
         return self.writer.held if self.writer is not None else 0

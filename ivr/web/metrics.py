@@ -153,7 +153,14 @@ def _family(
     return lines
 
 
-AGI_REFUSAL_REASONS = ("address", "max_sessions", "no_header", "evicted")
+AGI_REFUSAL_REASONS = (
+    "address",
+    "max_sessions",
+    "no_header",
+    "evicted",
+    "bad_key",
+    "unknown_call",
+)
 
 
 def health_problems(metrics: ServiceMetrics) -> list[str]:
@@ -223,7 +230,8 @@ def render(
         "ivr_survey_agi_connections_refused_total",
         "counter",
         "FastAGI connections closed before any survey, by reason: address not allowed, "
-        "max_sessions reached, no header in time, or closed to admit a newer one.",
+        "max_sessions reached, no header in time, closed to admit a newer one, no matching "
+        "key= argument, or a Linkedid AMI never saw.",
         [(f'{{reason="{_escape(reason)}"}}', count) for reason, count in sorted(refused.items())],
     )
     lines += _family(

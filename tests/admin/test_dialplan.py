@@ -104,7 +104,11 @@ def test_linkedid_is_always_the_first_agi_argument_and_extras_are_key_value(
     """agi_arg_1 is the Linkedid; the others are the documented key=value pairs."""
     arguments = split_arguments(survey_agi(plan).data)[1:]
     assert "${CHANNEL(linkedid)}" == arguments[0]
-    expected = ["optin=${IVR_SURVEY_OPTIN}", "initiated=${IVR_SURVEY_INITIATED}"]
+    expected = [
+        "optin=${IVR_SURVEY_OPTIN}",
+        "initiated=${IVR_SURVEY_INITIATED}",
+        "key=${IVR_SURVEY_AGI_KEY}",
+    ]
     assert expected == arguments[1:]
 
 
