@@ -60,6 +60,7 @@ from panoramisk.actions import Action
 from panoramisk.message import Message
 from sqlalchemy.engine import URL
 
+from ivr import descriptors
 from ivr.ami import Utf8AmiProtocol, to_event
 from ivr.config import AgiConfig, AmiConfig, Config
 from ivr.domain import AmiEvent
@@ -172,6 +173,7 @@ async def run_check(
         report(found)
     remote = next((pbx.ami for pbx in pbxs if not _loopback(pbx.ami.host)), pbxs[0].ami)
     report(await check_agi_port(config.agi, remote))
+    report([check_open_files(config)])
     report(check_prompts(sounds_dir, languages, survey_prompt_names(config)))
     failed = sum(1 for f in findings if f.status is Status.FAIL)
     warned = sum(1 for f in findings if f.status is Status.WARN)
@@ -220,6 +222,23 @@ def check_config_file(path: Path) -> list[Finding]:
             )
         )
     return findings
+
+
+def check_open_files(config: Config, limits: tuple[int, int] | None = None) -> Finding:
+    """`run` raises its soft open-file limit up to the hard one; below what the caps
+    may use, a flood of connections would take the descriptors a survey needs."""
+    wanted = descriptors.needed(config)
+    soft, hard = limits if limits is not None else descriptors.limits()
+    caps = "[agi] max_sessions, max_unidentified, [web] max_connections"
+    if hard < wanted:
+        return Finding(
+            Status.WARN,
+            "open files",
+            f"the hard limit is {hard}, below the {wanted} descriptors {caps} may use: raise "
+            f"LimitNOFILE (systemd) or the hard ulimit -n to {wanted}, or lower the caps",
+        )
+    raised = f" (run raises the soft limit {soft} to {wanted})" if soft < wanted else ""
+    return Finding(Status.OK, "open files", f"{wanted} needed, {hard} allowed{raised}")
 
 
 def survey_prompt_names(config: Config) -> tuple[str, ...]:

@@ -195,6 +195,12 @@ class WebConfig:
     champions: int = 5
     outlier_z: float = 2.0
     rollup_interval: float = 60.0
+    # Connection bounds (ivr/web/connections.py): at most this many open, the
+    # first request's headers within header_timeout, idle keep-alive closed
+    # after idle_timeout.
+    max_connections: int = 256
+    header_timeout: float = 10.0
+    idle_timeout: float = 15.0
 
     def token_roles(self) -> dict[str, str]:
         """token -> role, from `tokens`; malformed entries are left to the check."""
@@ -558,6 +564,10 @@ def _check_web(web: WebConfig) -> list[str]:
         problems.append(f"port: {web.port} is not a TCP port")
     if not web.host:
         problems.append("host: must not be empty")
+    if web.max_connections < 1:
+        problems.append(f"max_connections: {web.max_connections} must be at least 1")
+    if web.header_timeout <= 0 or web.idle_timeout <= 0:
+        problems.append("header_timeout/idle_timeout: must be more than 0")
     if web.public_url and not web.public_url.startswith(("http://", "https://")):
         problems.append(f"public_url: {web.public_url!r} must start with http:// or https://")
     for number, entry in enumerate(_entries(web.tokens), start=1):

@@ -17,9 +17,11 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ivr import descriptors
 from ivr.agi import NpsRoute
 from ivr.ami import AmiClient
 from ivr.attribution import PbxRouter
@@ -28,7 +30,7 @@ from ivr.calls import CallTracker
 from ivr.config import Config
 from ivr.domain import Answer, CallRecord, SurveyStatus
 from ivr.fastagi import AgiChannel, Drained, FastAgiServer, Route
-from ivr.guard import SessionGuard
+from ivr.guard import RateLimitedWarnings, SessionGuard
 from ivr.live import LiveSettings, ReloadReport, live_settings, reload_report
 from ivr.pbx_config import configured_pbxs
 from ivr.pbx_link import Counters, PbxLink
@@ -111,6 +113,7 @@ class Service:
 
     async def start(self) -> None:
         """Check the database, then start AMI tracking and the FastAGI server."""
+        self._bound_descriptors()
         url = self.config.database.url
         self._engine = create_engine(url)
         try:
@@ -340,6 +343,40 @@ class Service:
         if self.agi is not None:
             refused.update(self.agi.refused)
         return dict(refused)
+
+    def _bound_descriptors(self) -> None:
+        """Raise the open-file limit to what the caps may use, and keep asyncio's
+        accept errors (out of descriptors) to a line a minute instead of one per
+        attempt (they once wrote 133 MB of log in 30 s)."""
+        wanted = descriptors.needed(self.config)
+        soft = descriptors.raise_soft_limit(wanted)
+        if soft < wanted:
+            log.warning(
+                "the open-file limit is %d, below the %d descriptors the configured caps may "
+                "use ([agi] max_sessions, max_unidentified, [web] max_connections): raise "
+                "LimitNOFILE (systemd) or ulimit -n, or lower the caps",
+                soft,
+                wanted,
+            )
+        loop = asyncio.get_running_loop()
+        if loop.get_exception_handler() is None:
+            warnings = RateLimitedWarnings(time.monotonic)
+
+            def quieter(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+                message = str(context.get("message", ""))
+                if message.startswith("socket.accept() out of system resource"):
+                    suppressed = warnings.due("accept")
+                    if suppressed is None:
+                        return
+                    log.error(
+                        "cannot accept connections: %s (%d more since the last line)",
+                        context.get("exception") or message,
+                        suppressed,
+                    )
+                    return
+                loop.default_exception_handler(context)
+
+            loop.set_exception_handler(quieter)
 
     def _unknown_call_refusal(self, link: PbxLink) -> Callable[[str], bool]:
         """With [agi] refuse_unknown_calls: a Linkedid AMI never saw, while it is connected."""

@@ -16,6 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 
@@ -381,3 +382,68 @@ async def test_a_list_answer_that_never_ends_collects_at_most_max_list_items() -
     assert [["CoreShowChannelsComplete"]] == [[event.name for event in r] for r in resynced]
     # The bound counts the answer's messages: its Response and 999 items.
     assert 20_000 - 999 == dropped
+
+
+async def test_slow_http_clients_are_bounded_and_a_survey_keeps_its_pace(tmp_path: Path) -> None:
+    """300 clients that send half a request and stall, against [web]
+    max_connections = 100 and header_timeout = 1 s: at most 100 are ever open,
+    the rest are closed at once, the stalled ones are closed after a second,
+    the refusals are counted, a survey meanwhile runs as usual, and the
+    dashboard answers once they are gone."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ivr-survey.sqlite3'}"
+    await upgrade(url)
+    pbx, agi_port = await started_pbx()
+    config = service_config(pbx.ami_port, url, agi_port)
+    config = dataclasses.replace(
+        config, web=dataclasses.replace(config.web, max_connections=100, header_timeout=1.0)
+    )
+    service = Service(config)
+    slow: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        await service.start()
+        assert service.ami is not None
+        assert service.web is not None
+        assert await service.ami.wait_logged_in(5.0)
+        port = service.web.port
+        for _ in range(300):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            slow.append((reader, writer))
+        await asyncio.sleep(0.2)
+        most_open = service.web.connections.open
+        started = asyncio.get_running_loop().time()
+        result = await pbx.place_call(
+            CallPlan(survey=(Turn.keys("9", at=0.01), Turn.keys("9", at=0.01)))
+        )
+        survey_seconds = asyncio.get_running_loop().time() - started
+        closed = await asyncio.gather(
+            *(asyncio.wait_for(reader.read(), 5.0) for reader, _ in slow),
+            return_exceptions=True,
+        )
+        async with (
+            aiohttp.ClientSession() as client,
+            client.get(f"{service.web.url}/healthz") as reply,
+        ):
+            healthy = reply.status
+        await asyncio.sleep(0.1)
+        left_open = service.web.connections.open
+        refused = dict(service.web.connections.refused)
+        assert service.writer is not None
+        assert service.repository is not None
+        survey = None
+        for _ in range(50):
+            await service.writer.flush()
+            survey = await service.repository.get_survey(PBX, result.linkedid)
+            if survey is not None:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        for _, writer in slow:
+            writer.close()
+        await service.stop(grace=2.0)
+        await pbx.stop()
+    assert survey is not None
+    assert (100, 200, 0) == (most_open, healthy, left_open)
+    assert [b""] * 300 == [b"" if isinstance(c, ConnectionError) else c for c in closed]
+    assert {"max_connections": 200, "header_timeout": 100} == refused
+    assert True is (survey_seconds < 5.0), survey_seconds

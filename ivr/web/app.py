@@ -27,6 +27,7 @@ from ivr.ports import RecordingLookup, ReportReader, ReportsUnavailable, Service
 from ivr.web import metrics as prometheus
 from ivr.web import openapi, pages, spec, views
 from ivr.web.auth import ADMIN, Authenticator, Principal
+from ivr.web.connections import WEB_REFUSAL_REASONS, ConnectionGuard, guarded
 from ivr.web.login_limits import LoginLimiter
 from ivr.web.metrics import AlertCounts
 from ivr.web.params import BadRequest, parse
@@ -56,11 +57,14 @@ class AlertSource(Protocol):
     def counts(self) -> AlertCounts: ...
 
 
+LISTEN_BACKLOG = 1024
+
 REPORTS: web.AppKey[ReportReader] = web.AppKey("reports")
 METRICS: web.AppKey[ServiceMetrics] = web.AppKey("metrics")
 SETTINGS = web.AppKey("settings", WebConfig)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
+CONNECTIONS: web.AppKey[ConnectionGuard | None] = web.AppKey("connections")
 ALERTS: web.AppKey[AlertSource | None] = web.AppKey("alerts")
 TODAY: web.AppKey[Callable[[], date]] = web.AppKey("today")
 REFRESH: web.AppKey[bool] = web.AppKey("refresh")
@@ -229,10 +233,14 @@ async def _healthz(request: web.Request) -> web.StreamResponse:
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
     source = request.app[ALERTS]
+    guard = request.app.get(CONNECTIONS)
     text = prometheus.render(
         request.app[METRICS],
         None if source is None else source.counts(),
         login_refusals=request.app[LOGIN_LIMITER].refused(),
+        web_connections=None
+        if guard is None
+        else (guard.open, dict.fromkeys(WEB_REFUSAL_REASONS, 0) | dict(guard.refused)),
     )
     return web.Response(text=text, headers={"Content-Type": prometheus.CONTENT_TYPE})
 
@@ -480,21 +488,36 @@ class WebServer:
             refresh_rollups=refresh_rollups,
             recordings=recordings,
         )
+        self.connections = ConnectionGuard(
+            max_connections=settings.max_connections, header_timeout=settings.header_timeout
+        )
+        self.app[CONNECTIONS] = self.connections
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._port: int | None = None
 
     async def start(self) -> None:
-        runner = web.AppRunner(self.app, access_log_format='%a "%r" %s %b %Tf')
+        runner = web.AppRunner(
+            self.app,
+            access_log_format='%a "%r" %s %b %Tf',
+            keepalive_timeout=self._settings.idle_timeout,
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self._settings.host, self._settings.port)
+        assert runner.server is not None
         try:
-            await site.start()
+            # Our own listener rather than web.TCPSite, so every connection
+            # passes the guard before aiohttp sees it (ivr/web/connections.py).
+            self._listener = await asyncio.get_running_loop().create_server(
+                guarded(runner.server, self.connections),
+                self._settings.host,
+                self._settings.port,
+                backlog=LISTEN_BACKLOG,
+            )
         except OSError:
             await runner.cleanup()
             raise
         self._runner = runner
-        address = runner.addresses[0]
-        self._port = int(address[1])
+        self._port = int(self._listener.sockets[0].getsockname()[1])
         if not self.app[AUTHENTICATOR].configured:
             log.warning(
                 "web: no [web] tokens or users configured; the API and dashboard refuse everyone"
@@ -513,6 +536,11 @@ class WebServer:
         return f"http://{shown}:{self.port}"
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None

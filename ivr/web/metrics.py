@@ -185,6 +185,7 @@ def render(
     alerts: AlertCounts | None = None,
     *,
     login_refusals: Mapping[str, int] | None = None,
+    web_connections: tuple[int, Mapping[str, int]] | None = None,
 ) -> str:
     """The exposition text, one family per metric, ending with a newline."""
     finished = dict(metrics.surveys_by_status())
@@ -297,6 +298,24 @@ def render(
             [
                 (f'{{reason="{_escape(reason)}"}}', count)
                 for reason, count in sorted(login_refusals.items())
+            ],
+        )
+    if web_connections is not None:
+        open_now, closed = web_connections
+        lines += _family(
+            "ivr_survey_web_connections_open",
+            "gauge",
+            "HTTP connections open now.",
+            [("", open_now)],
+        )
+        lines += _family(
+            "ivr_survey_web_connections_refused_total",
+            "counter",
+            "HTTP connections closed by the server's bounds, by reason "
+            "(max_connections: at the cap; header_timeout: headers too slow).",
+            [
+                (f'{{reason="{_escape(reason)}"}}', count)
+                for reason, count in sorted(closed.items())
             ],
         )
     return "\n".join(lines) + "\n"

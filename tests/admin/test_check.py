@@ -21,6 +21,7 @@ from ivr.check import (
     assess_ami,
     check_agi_port,
     check_database,
+    check_open_files,
     check_prompts,
     run_check,
     survey_prompt_names,
@@ -452,3 +453,31 @@ def test_prompts_skip_when_the_sounds_folder_is_not_configured() -> None:
 def test_configured_sounds_folder_that_does_not_exist_fails(tmp_path: Path) -> None:
     """A typo in sounds_dir is not silently skipped."""
     assert [Status.FAIL] == [f.status for f in check_prompts(tmp_path / "nope", ("en",), PROMPTS)]
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        (
+            (1024, 524288),
+            (Status.OK, "2721 needed, 524288 allowed (run raises the soft limit 1024 to 2721)"),
+        ),
+        ((4096, 4096), (Status.OK, "2721 needed, 4096 allowed")),
+        (
+            (1024, 1024),
+            (
+                Status.WARN,
+                "the hard limit is 1024, below the 2721 descriptors [agi] max_sessions, "
+                "max_unidentified, [web] max_connections may use: raise LimitNOFILE (systemd) "
+                "or the hard ulimit -n to 2721, or lower the caps",
+            ),
+        ),
+    ],
+)
+def test_open_file_limit_is_checked_against_what_the_caps_may_use(
+    limits: tuple[int, int], expected: tuple[Status, str]
+) -> None:
+    """Defaults: 2000 sessions + 4 x 100 connections awaiting a header + 256 web
+    connections + 1 AMI session + 64 others = 2721 descriptors; a hard limit below is a WARN."""
+    finding = check_open_files(Config(), limits)
+    assert expected == (finding.status, finding.message)
