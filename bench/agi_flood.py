@@ -73,7 +73,12 @@ async def run_case(
     flood = None
     if idle:
         flood = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", IDLE_FLOOD, str(agi_port), str(idle), stdout=asyncio.subprocess.PIPE
+            sys.executable,
+            "-c",
+            IDLE_FLOOD,
+            str(agi_port),
+            str(idle),
+            stdout=asyncio.subprocess.PIPE,
         )
         assert flood.stdout is not None
         await flood.stdout.readline()
@@ -125,7 +130,8 @@ async def main() -> None:
     print("case       surveyed  share  turnaround p99 ms  ratio  refused by the service")
     for label, case in (("no flood", base), ("flood", flooded)):
         print(
-            f"{label:<10} {case['surveyed']:>4}/{args.calls:<4} {case['surveyed'] / args.calls:>5.2f}"
+            f"{label:<10} {case['surveyed']:>4}/{args.calls:<4}"
+            f" {case['surveyed'] / args.calls:>5.2f}"
             f"  {case['p99_ms']:>17.1f}  {case['p99_ms'] / base['p99_ms']:>5.2f}  {case['refused']}"
         )
 
