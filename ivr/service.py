@@ -369,9 +369,9 @@ class Service:
                     if suppressed is None:
                         return
                     log.error(
-                        "cannot accept connections: %s (%d more since the last line)",
+                        "cannot accept connections: %s%s",
                         context.get("exception") or message,
-                        suppressed,
+                        f" ({suppressed} more since the last line)" if suppressed else "",
                     )
                     return
                 loop.default_exception_handler(context)

@@ -447,3 +447,37 @@ async def test_slow_http_clients_are_bounded_and_a_survey_keeps_its_pace(tmp_pat
     assert [b""] * 300 == [b"" if isinstance(c, ConnectionError) else c for c in closed]
     assert {"max_connections": 200, "header_timeout": 100} == refused
     assert True is (survey_seconds < 5.0), survey_seconds
+
+
+async def test_out_of_descriptor_accept_errors_are_logged_once_a_minute(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """asyncio reports every failed accept() when the process is out of file
+    descriptors (they once filled the log at 4-5 MB/s); the running service
+    says it once, with a count next time, and other loop errors still show."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ivr-survey.sqlite3'}"
+    await upgrade(url)
+    pbx, agi_port = await started_pbx()
+    service = Service(service_config(pbx.ami_port, url, agi_port))
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    try:
+        await service.start()
+        with caplog.at_level(logging.ERROR):
+            for _ in range(1000):
+                loop.call_exception_handler(
+                    {
+                        "message": "socket.accept() out of system resource",
+                        "exception": OSError(24, "Too many open files"),
+                    }
+                )
+            loop.call_exception_handler({"message": "something else went wrong"})
+    finally:
+        await service.stop(grace=1.0)
+        await pbx.stop()
+        loop.set_exception_handler(previous)
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [
+        "cannot accept connections: [Errno 24] Too many open files",
+        "something else went wrong",
+    ] == lines
