@@ -27,30 +27,6 @@ from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfi
 from ivr.service import Service
 from storage.database import upgrade
 
-IDLE_FLOOD = """
-import asyncio, sys
-
-async def idle(port):
-    while True:
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.01)
-            continue
-        try:
-            await reader.read()
-        except OSError:
-            pass
-        writer.close()
-
-async def main(port, count):
-    tasks = [asyncio.create_task(idle(port)) for _ in range(count)]
-    print("flooding", flush=True)
-    await asyncio.gather(*tasks)
-
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
-"""
-
 
 async def surveyed(service: Service, linkedids: list[str]) -> int:
     assert service.repository is not None
@@ -74,8 +50,8 @@ async def run_case(
     if idle:
         flood = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-c",
-            IDLE_FLOOD,
+            "-m",
+            "ivr.sim.idle_flood",
             str(agi_port),
             str(idle),
             stdout=asyncio.subprocess.PIPE,

@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import random
 import sys
-import textwrap
 from pathlib import Path
 
 import aiohttp
@@ -27,32 +26,6 @@ from ivr.service import Service
 from ivr.sim import CallPlan, Turn
 from storage.database import create_engine, upgrade
 from tests.test_service_e2e import PBX, service_config, started_pbx
-
-IDLE_FLOOD = textwrap.dedent(
-    """
-    import asyncio, sys
-
-    async def idle(port):
-        while True:
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.01)
-                continue
-            try:
-                await reader.read()
-            except OSError:
-                pass
-            writer.close()
-
-    async def main(port, count):
-        tasks = [asyncio.create_task(idle(port)) for _ in range(count)]
-        print("flooding", flush=True)
-        await asyncio.gather(*tasks)
-
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
-    """
-)
 
 
 async def test_2000_idle_fastagi_connections_leave_every_real_caller_surveyed(
@@ -72,8 +45,8 @@ async def test_2000_idle_fastagi_connections_leave_every_real_caller_surveyed(
         assert await service.ami.wait_logged_in(5.0)
         flood = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-c",
-            IDLE_FLOOD,
+            "-m",
+            "ivr.sim.idle_flood",
             str(agi_port),
             "2000",
             stdout=asyncio.subprocess.PIPE,

@@ -33,6 +33,7 @@ from ivr.sim import CallPlan, CallResult, SimulatedPbx, Turn
 from storage.database import create_engine, normalize_url, session_factory, upgrade
 from storage.repository import SqlSurveyRepository
 from storage.writer import GroupCommitWriter
+from tests.test_database_outage import wait_for
 from tests.test_service_e2e import PBX, service_config, started_pbx
 
 
@@ -44,15 +45,6 @@ def plan(number: int) -> CallPlan:
 
 def given(number: int) -> tuple[int, ...]:
     return tuple(int(turn.presses[0].keys) for turn in plan(number).survey)
-
-
-async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await condition():
-            return True
-        await asyncio.sleep(0.1)
-    return False
 
 
 async def health(service: Service) -> dict[str, object]:
