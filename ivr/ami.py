@@ -245,6 +245,9 @@ class AmiClient:
         self.awaiting_actions: deque[Any] = deque()
         self.forgetable_actions = _EverythingForgettable()
         self._leaving = False
+        # Set while PbxLink holds reading back (its event queue is full): an
+        # unanswered Ping then proves nothing about the connection.
+        self._reading_paused = False
         self.logins = 0
         self.resync_seconds: deque[float] = deque(maxlen=16)
 
@@ -309,6 +312,7 @@ class AmiClient:
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
         self._lost = asyncio.Event()
+        self._reading_paused = False
         _, protocol = await asyncio.wait_for(
             loop.create_connection(Utf8AmiProtocol, self._config.host, self._config.port),
             self._config.connect_timeout,
@@ -360,6 +364,8 @@ class AmiClient:
             try:
                 await self.send_action({"Action": "Ping"}, timeout=self._config.ping_timeout)
             except TimeoutError:
+                if self._reading_paused:
+                    continue  # the answer waits unread behind our own backlog of events
                 log.warning(
                     "AMI %s: no answer to Ping in %.1f s; dropping the connection",
                     self._config.name,
@@ -445,9 +451,11 @@ class AmiClient:
         if protocol is None or protocol.transport is None or protocol.transport.is_closing():
             return False
         protocol.transport.pause_reading()
+        self._reading_paused = True
         return True
 
     def resume_reading(self) -> None:
+        self._reading_paused = False
         protocol = self._protocol
         transport = protocol.transport if protocol is not None else None
         if transport is not None and not transport.is_closing():

@@ -142,7 +142,8 @@ def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
             {},
             ["[pbx.paris] hots: unknown key (known: host, port, username, secret, "
              "connect_timeout, action_timeout, ping_interval, ping_timeout, reconnect_min, "
-             "reconnect_max, auth_retry_min, agi_addresses)",
+             "reconnect_max, auth_retry_min, max_list_items, max_tracked_calls, "
+             "max_queued_events, agi_addresses)",
              "[pbx.paris] port: 0 is not a TCP port"],
         ),
         (
@@ -159,7 +160,8 @@ def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
              "(it names this PBX in every stored call)",
              "[pbx.ok] name: unknown key (known: host, port, username, secret, "
              "connect_timeout, action_timeout, ping_interval, ping_timeout, reconnect_min, "
-             "reconnect_max, auth_retry_min, agi_addresses)"],
+             "reconnect_max, auth_retry_min, max_list_items, max_tracked_calls, "
+             "max_queued_events, agi_addresses)"],
         ),
         ("pbx = 3\n", {}, ["[pbx] must hold one table per PBX, like [pbx.paris]"]),
     ],
