@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from ivr.agi_protocol import options
 from ivr.fastagi import AgiChannel, Route
-from ivr.guard import RateLimitedWarnings
+from ivr.guard import RateLimitedWarnings, since_last
 from ivr.pbx_config import PbxConfig
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class PbxRouter:
                     request.linkedid_argument or "-",
                     request.channel,
                     channel.peer_address or "?",
-                    f" ({suppressed} more since the last warning)" if suppressed else "",
+                    since_last(suppressed),
                 )
             return
         decided = attribute(

@@ -48,7 +48,7 @@ from ivr.agi_protocol import (
     parse_environment_line,
     parse_reply,
 )
-from ivr.guard import RateLimitedWarnings, SessionGuard
+from ivr.guard import RateLimitedWarnings, SessionGuard, since_last
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ class FastAgiServer:
                     "FastAGI from %s: no complete agi_* header in %.1fs; closed%s",
                     peer,
                     self._header_timeout,
-                    f" ({suppressed} more since the last warning)" if suppressed else "",
+                    since_last(suppressed),
                 )
             return
         except AgiNoRequest:
@@ -404,7 +404,7 @@ class FastAgiServer:
                 "FastAGI: %d connections are waiting for their header ([agi] max_unidentified): "
                 "the oldest was closed to admit a new one%s",
                 self._max_unidentified,
-                f" ({suppressed} more since the last warning)" if suppressed else "",
+                since_last(suppressed),
             )
 
     def _refuse(self, writer: asyncio.StreamWriter, reason: str) -> None:

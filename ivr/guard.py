@@ -35,6 +35,11 @@ def address_allowed(address: str, networks: Sequence[Network]) -> bool:
     return any(parsed in network for network in networks)
 
 
+def since_last(suppressed: int) -> str:
+    """The tail of a rate-limited line: how many repeats it stood for, if any."""
+    return f" ({suppressed} more since the last warning)" if suppressed else ""
+
+
 @dataclass
 class RateLimitedWarnings:
     """Say a repeated thing once per `interval` per key, with how often it recurred since."""

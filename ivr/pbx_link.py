@@ -23,7 +23,7 @@ from ivr.ami import AmiClient
 from ivr.background import cancel_all
 from ivr.calls import CallTracker
 from ivr.domain import AmiEvent, CallRecord
-from ivr.guard import RateLimitedWarnings
+from ivr.guard import RateLimitedWarnings, since_last
 from ivr.pbx_config import PbxConfig
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class PbxLink:
                         "reading paused until half of them are applied%s",
                         self.name,
                         self._events.qsize(),
-                        _since_last(suppressed),
+                        since_last(suppressed),
                     )
 
     async def _resync(self) -> None:
@@ -177,7 +177,7 @@ class PbxLink:
                     event.pbx,
                     event.name or "?",
                     event.linkedid or "-",
-                    _since_last(suppressed),
+                    since_last(suppressed),
                 )
             return
         if self.tracker.refused_events > refused:
@@ -189,7 +189,7 @@ class PbxLink:
                     event.pbx,
                     self.tracker.last_refusal,
                     event.linkedid or "-",
-                    _since_last(suppressed),
+                    since_last(suppressed),
                 )
         for call in finished:
             self._finished_calls.put_nowait(call)
@@ -215,4 +215,4 @@ class PbxLink:
 
 
 def _since_last(suppressed: int) -> str:
-    return f" ({suppressed} more since the last warning)" if suppressed else ""
+    return since_last(suppressed)

@@ -30,7 +30,7 @@ from ivr.calls import CallTracker
 from ivr.config import Config
 from ivr.domain import Answer, CallRecord, SurveyStatus
 from ivr.fastagi import AgiChannel, Drained, FastAgiServer, Route
-from ivr.guard import RateLimitedWarnings, SessionGuard
+from ivr.guard import RateLimitedWarnings, SessionGuard, since_last
 from ivr.live import LiveSettings, ReloadReport, live_settings, reload_report
 from ivr.pbx_config import configured_pbxs
 from ivr.pbx_link import Counters, PbxLink
@@ -371,7 +371,7 @@ class Service:
                     log.error(
                         "cannot accept connections: %s%s",
                         context.get("exception") or message,
-                        f" ({suppressed} more since the last line)" if suppressed else "",
+                        since_last(suppressed),
                     )
                     return
                 loop.default_exception_handler(context)

@@ -433,7 +433,9 @@ class GroupCommitWriter:
                     return False
                 self._fail(write, error)
                 if replaying:
-                    self._spool.reject([_line(write)])
+                    # Logged by _fail already; on a full disk the copy aside may not fit.
+                    with contextlib.suppress(OSError):
+                        self._spool.reject([_line(write)])
                 continue
             self._settle([write], outcomes)
         return True
@@ -607,18 +609,8 @@ class GroupCommitWriter:
                 return
         writes = self._spool.read(decode)
         for start in range(0, len(writes), self._batch_size):
-            chunk = writes[start : start + self._batch_size]
-            try:
-                async with self._engine.begin() as connection:
-                    outcomes = await self._apply(connection, chunk, replaying=True)
-            except Exception as error:
-                if is_unreachable(error):
-                    self._go_down(error)
-                    return
-                if not await self._one_by_one(chunk, replaying=True):
-                    return
-                continue
-            self._settle(chunk, outcomes)
+            if not await self._replay(writes[start : start + self._batch_size]):
+                return
         self._spool.clear()
         held = len(self._held)
         if not await self._replay_held():
@@ -637,32 +629,28 @@ class GroupCommitWriter:
         self._probe_delay = self._probe_min
 
     async def _replay_held(self) -> bool:
-        """Write what memory holds, oldest first; False if the database went away again."""
+        """Write what memory holds, oldest first; False if the database went away
+        again (what was written stays held too: replaying it again stores nothing twice)."""
         while self._held:
             chunk = [self._held[index] for index in range(min(len(self._held), self._batch_size))]
-            try:
-                async with self._engine.begin() as connection:
-                    outcomes = await self._apply(connection, chunk, replaying=True)
-            except Exception as error:
-                if is_unreachable(error):
-                    self._go_down(error)
-                    return False
-                for write in chunk:
-                    try:
-                        async with self._engine.begin() as connection:
-                            outcome = await self._apply(connection, [write], replaying=True)
-                    except Exception as one_error:
-                        if is_unreachable(one_error):
-                            self._go_down(one_error)
-                            return False
-                        self._fail(write, one_error)
-                    else:
-                        self._settle([write], outcome)
-                    self._held.popleft()
-                continue
+            if not await self._replay(chunk):
+                return False
             for _ in chunk:
                 self._held.popleft()
-            self._settle(chunk, outcomes)
+        return True
+
+    async def _replay(self, chunk: Sequence[Write]) -> bool:
+        """One transaction for a chunk written while the database was down, or one
+        per write when it holds a bad one; False if the database went away again."""
+        try:
+            async with self._engine.begin() as connection:
+                outcomes = await self._apply(connection, chunk, replaying=True)
+        except Exception as error:
+            if is_unreachable(error):
+                self._go_down(error)
+                return False
+            return await self._one_by_one(chunk, replaying=True)
+        self._settle(chunk, outcomes)
         return True
 
 

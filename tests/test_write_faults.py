@@ -47,6 +47,14 @@ def given(number: int) -> tuple[int, ...]:
     return tuple(int(turn.presses[0].keys) for turn in plan(number).survey)
 
 
+def spooled_service(ami_port: int, agi_port: int, url: str, spool: Path) -> Service:
+    """The service of these tests, its spool where the test puts it."""
+    config = service_config(ami_port, url, agi_port)
+    return Service(
+        dataclasses.replace(config, database=DatabaseConfig(url=url, spool_dir=str(spool)))
+    )
+
+
 async def health(service: Service) -> dict[str, object]:
     assert service.web is not None
     async with (
@@ -151,11 +159,7 @@ async def test_postgresql_turned_read_only_for_8_s_during_100_calls_loses_no_ans
     database = normalize_url(url).database
     assert database is not None
     pbx, agi_port = await started_pbx()
-    config = service_config(pbx.ami_port, url, agi_port)
-    config = dataclasses.replace(
-        config, database=DatabaseConfig(url=url, spool_dir=str(tmp_path / "spool"))
-    )
-    service = Service(config)
+    service = spooled_service(pbx.ami_port, agi_port, url, tmp_path / "spool")
     await service.start()
     deepest = 0
     try:
@@ -238,11 +242,7 @@ async def test_one_full_disk_under_sqlite_and_the_spool_holds_answers_in_memory(
         url = f"sqlite+aiosqlite:///{disk / 'ivr-survey.sqlite3'}"
         await upgrade(url)
         pbx, agi_port = await started_pbx()
-        config = service_config(pbx.ami_port, url, agi_port)
-        config = dataclasses.replace(
-            config, database=DatabaseConfig(url=url, spool_dir=str(disk / "spool"))
-        )
-        service = Service(config)
+        service = spooled_service(pbx.ami_port, agi_port, url, disk / "spool")
         await service.start()
         filler: Path | None = None
         most_held = 0
@@ -308,11 +308,7 @@ async def test_a_read_only_sqlite_file_is_written_back_while_running(tmp_path: P
     await upgrade(url)
     immutable(database, True)
     pbx, agi_port = await started_pbx()
-    config = service_config(pbx.ami_port, url, agi_port)
-    config = dataclasses.replace(
-        config, database=DatabaseConfig(url=url, spool_dir=str(tmp_path / "spool"))
-    )
-    service = Service(config)
+    service = spooled_service(pbx.ami_port, agi_port, url, tmp_path / "spool")
     try:
         await service.start()
         assert service.ami is not None

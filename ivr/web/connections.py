@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ivr.guard import RateLimitedWarnings
+from ivr.guard import RateLimitedWarnings, since_last
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class ConnectionGuard:
             log.warning(
                 "web: connection closed: %s%s",
                 why,
-                f" ({suppressed} more since the last warning)" if suppressed else "",
+                since_last(suppressed),
             )
 
 
