@@ -160,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=LINK_MINUTES,
         help=f"how long the link stays valid (default: {LINK_MINUTES:g})",
     )
+    sessions = web_commands.add_parser("sessions", help="the dashboard's signed-in sessions")
+    session_commands = _Commands(
+        sessions.add_subparsers(dest="sessions_command", required=True, metavar="SESSIONS_COMMAND")
+    )
+    revoke = session_commands.add_parser(
+        "revoke", help="sign a user (or everyone) out of every browser, on every node"
+    )
+    whom = revoke.add_mutually_exclusive_group(required=True)
+    whom.add_argument("user", nargs="?", help="a name from [web] users")
+    whom.add_argument("--all", action="store_true", help="every user")
     return parser
 
 
@@ -262,6 +272,10 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             print(f"created the folder {created} for the SQLite database")
         print(f"database {redact_url(config.database.url)} is at revision {revision}")
         return EXIT_OK
+    if args.command == "web" and args.web_command == "sessions":
+        from ivr.sessions_cli import revoke_sessions  # noqa: PLC0415
+
+        return await revoke_sessions(config, None if args.all else args.user)
     if args.command == "web":
         return _login_link(config, args.user, args.minutes)
     if args.command == "check":

@@ -345,3 +345,46 @@ class SurveyObserver(Protocol):
         answers: Sequence[Answer],
     ) -> None:
         """Must return at once and never raise: the caller may still be on the line."""
+
+
+# --- Signed-out sessions: shared by every node and kept across restarts ----------------
+
+
+class RevocationKind(enum.StrEnum):
+    """What a revocation ends: one session (a logout), every session of one user
+    signed before it, or everyone's."""
+
+    SESSION = "session"
+    USER = "user"
+    EVERYONE = "everyone"
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """`subject` is the session id, the user name, or "" for everyone.
+
+    A session revocation can be forgotten once the cookie would have expired
+    anyway (`expires_at`); a user's or everyone's has no end (None), because a
+    cookie signed before it under a longer `session_hours` may still be alive.
+    """
+
+    kind: RevocationKind
+    subject: str
+    revoked_at: datetime
+    expires_at: datetime | None
+
+
+class RevocationStore(Protocol):
+    """Where the web keeps the sessions that were ended, so that a logout on one
+    node, or `ivr-survey web sessions revoke`, holds on every node and after a
+    restart."""
+
+    async def record(self, revocation: Revocation) -> None:
+        """Store it; raises when the database cannot take it now."""
+
+    async def newer_than(self, last_seen: int, now: datetime) -> Sequence[tuple[int, Revocation]]:
+        """The unexpired revocations stored after the one numbered `last_seen`
+        (0: all of them), oldest first, each with its number."""
+
+    async def forget_expired(self, now: datetime) -> int:
+        """Drop the revocations of sessions that have expired; how many went."""

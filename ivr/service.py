@@ -44,6 +44,7 @@ from storage.database import check_migrated, create_engine, session_factory
 from storage.policy_store import SqlPolicyHistory, SqlPolicyStore, purge
 from storage.recordings import SqlRecordings
 from storage.repository import SqlSurveyRepository
+from storage.revocations import SqlRevocations
 from storage.spool import Spool, other_spools, spool_path
 from storage.writer import GroupCommitWriter
 
@@ -215,6 +216,7 @@ class Service:
             self,
             alerts=self.alerts,
             recordings=SqlRecordings(sessions, self.config.survey.recordings_dir),
+            revocations=SqlRevocations(sessions),
         )
         await self.web.start()
         _collect_garbage_less_often()

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ivr.domain import HangupSide, SurveyStatus
+from ivr.ports import RevocationKind
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -29,6 +30,7 @@ NAMING_CONVENTION: dict[str, str] = {
 # out literally, because a migration must keep meaning what it meant when written.
 HANGUP_SIDES = tuple(side.value for side in HangupSide)
 SURVEY_STATUSES = tuple(status.value for status in SurveyStatus)
+REVOCATION_KINDS = tuple(kind.value for kind in RevocationKind)
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -319,3 +321,24 @@ class RollupState(Base):
     complete_before: Mapped[datetime | None] = mapped_column(UtcDateTime)
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     refreshed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebRevocation(Base):
+    """A signed-out dashboard session, or every session of a user (or of
+    everyone) signed before `revoked_at` (migration 0007; see `ivr.ports.Revocation`).
+
+    Read by every node every few seconds from the last id it has seen, so the
+    id only ever grows: a user revoked again gets a new row.
+    """
+
+    __tablename__ = "web_revocations"
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", REVOCATION_KINDS), name="kind"),
+        sa.Index("ix_web_revocations_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    subject: Mapped[str] = mapped_column(sa.Text)
+    revoked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

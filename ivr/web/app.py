@@ -23,7 +23,13 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 
 from ivr.config import WebConfig
-from ivr.ports import RecordingLookup, ReportReader, ReportsUnavailable, ServiceMetrics
+from ivr.ports import (
+    RecordingLookup,
+    ReportReader,
+    ReportsUnavailable,
+    RevocationStore,
+    ServiceMetrics,
+)
 from ivr.web import metrics as prometheus
 from ivr.web import openapi, pages, spec, views
 from ivr.web.auth import ADMIN, Authenticator, Principal
@@ -31,6 +37,7 @@ from ivr.web.connections import WEB_REFUSAL_REASONS, ConnectionGuard, guarded
 from ivr.web.login_limits import LoginLimiter
 from ivr.web.metrics import AlertCounts
 from ivr.web.params import BadRequest, parse
+from ivr.web.revocation_sync import RevocationSync
 from ivr.web.style import STYLESHEET
 
 log = logging.getLogger(__name__)
@@ -69,6 +76,7 @@ ALERTS: web.AppKey[AlertSource | None] = web.AppKey("alerts")
 TODAY: web.AppKey[Callable[[], date]] = web.AppKey("today")
 REFRESH: web.AppKey[bool] = web.AppKey("refresh")
 RECORDINGS: web.AppKey[RecordingLookup | None] = web.AppKey("recordings")
+REVOCATIONS: web.AppKey[RevocationSync | None] = web.AppKey("revocations")
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -359,7 +367,11 @@ async def _login_link(request: web.Request) -> web.StreamResponse:
 
 
 async def _logout(request: web.Request) -> web.StreamResponse:
-    request.app[AUTHENTICATOR].revoke(request.cookies.get(openapi.SESSION_COOKIE))
+    revocation = request.app[AUTHENTICATOR].revoke(request.cookies.get(openapi.SESSION_COOKIE))
+    sync = request.app[REVOCATIONS]
+    if revocation is not None and sync is not None:
+        principal = request.get(PRINCIPAL)
+        await sync.signed_out(revocation, principal.name if principal else "?")
     response = web.HTTPSeeOther("/login")
     response.del_cookie(openapi.SESSION_COOKIE, path="/")
     raise response
@@ -402,6 +414,21 @@ async def _rollups(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+async def _revocation_sync(app: web.Application) -> AsyncIterator[None]:
+    """The stored sign-outs are read before the first request is served."""
+    sync = app[REVOCATIONS]
+    task = None
+    if sync is not None:
+        await sync.catch_up()
+        await sync.forget_expired()
+        task = asyncio.create_task(sync.run_forever(), name="web-revocations")
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def create_app(
     settings: WebConfig,
     reports: ReportReader,
@@ -411,9 +438,11 @@ def create_app(
     today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     refresh_rollups: bool = True,
     recordings: RecordingLookup | None = None,
+    revocations: RevocationStore | None = None,
 ) -> web.Application:
     """The whole web application; `refresh_rollups` False leaves the rollups to
-    someone else (tests that compare the raw and rolled-up paths, the benchmark)."""
+    someone else (tests that compare the raw and rolled-up paths, the benchmark);
+    `revocations` None keeps sign-outs in this process only (tests)."""
     app = web.Application(middlewares=[_errors, _authenticate], client_max_size=64 * 1024)
     app[SETTINGS] = settings
     app[REPORTS] = reports
@@ -423,12 +452,16 @@ def create_app(
     app[REFRESH] = refresh_rollups
     app[RECORDINGS] = recordings
     app[AUTHENTICATOR] = Authenticator(settings)
+    app[REVOCATIONS] = (
+        None if revocations is None else RevocationSync(app[AUTHENTICATOR], revocations)
+    )
     app[LOGIN_LIMITER] = LoginLimiter(
         per_address=settings.login_failures_per_address,
         per_user=settings.login_failures_per_user,
         window_seconds=settings.login_window_seconds,
     )
     app.cleanup_ctx.append(_rollups)
+    app.cleanup_ctx.append(_revocation_sync)
     app.on_response_prepare.append(_security_headers)
     report_views: dict[str, View] = {
         spec.NPS.path: views.nps,
@@ -477,6 +510,7 @@ class WebServer:
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         refresh_rollups: bool = True,
         recordings: RecordingLookup | None = None,
+        revocations: RevocationStore | None = None,
     ) -> None:
         self._settings = settings
         self.app = create_app(
@@ -487,6 +521,7 @@ class WebServer:
             today=today,
             refresh_rollups=refresh_rollups,
             recordings=recordings,
+            revocations=revocations,
         )
         self.connections = ConnectionGuard(
             max_connections=settings.max_connections, header_timeout=settings.header_timeout

@@ -7,7 +7,11 @@ and a fingerprint of the user's password hash, signed with HMAC-SHA256 under
 restart). It is checked against the configuration on every request, so
 removing a user, changing their role or their password ends their sessions.
 Logging out puts the session id on a revocation list kept until the cookie
-would have expired anyway, so a copied cookie stops working too.
+would have expired anyway, so a copied cookie stops working too; `ivr-survey
+web sessions revoke` ends every session of a user (or of everyone) signed
+before it, by the issue time each cookie carries. The lists live in the
+database (`ivr.web.revocation_sync`), so they hold on every node and after a
+restart.
 
 A one-time sign-in link carries the same kind of signed payload, marked as a
 link, with a short expiry and a nonce spent on first use: `ivr-survey web
@@ -34,8 +38,10 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from ivr.config import WebConfig
+from ivr.ports import Revocation, RevocationKind
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +136,8 @@ class Authenticator:
         self._clock = clock
         self._hashing = asyncio.Lock()
         self._revoked: dict[str, int] = {}
+        self._cut_off: dict[tuple[RevocationKind, str], float] = {}
+        self._unsynced_since: float | None = None
         self._spent_links: dict[str, int] = {}
 
     @property
@@ -174,27 +182,77 @@ class Authenticator:
         if data is None:
             return None
         session = data.get("s")
-        if not isinstance(session, str) or session in self._revoked:
+        if (
+            not isinstance(session, str)
+            or session in self._revoked
+            or self._signed_before_cut(data)
+        ):
             return None
         return self._current_user(data)
 
-    def revoke(self, cookie: str | None) -> bool:
-        """End the cookie's session here and now; False when it was no valid session."""
+    def revoke(self, cookie: str | None) -> Revocation | None:
+        """End the cookie's session here and now; what to store so that every node
+        and the next start refuse it too. None when it was no valid session."""
         data = self._verified(cookie, SESSION_KIND)
         session = None if data is None else data.get("s")
         if not isinstance(session, str) or data is None:
-            return False
+            return None
+        revocation = Revocation(
+            kind=RevocationKind.SESSION,
+            subject=session,
+            revoked_at=datetime.fromtimestamp(self._clock(), UTC),
+            expires_at=datetime.fromtimestamp(_expiry(data), UTC),
+        )
+        return revocation if self.apply(revocation) else None
+
+    def apply(self, revocation: Revocation) -> bool:
+        """Honour a revocation made here, on another node or by the CLI; False
+        when the list of signed-out sessions is full."""
+        if revocation.kind is not RevocationKind.SESSION:
+            key = (revocation.kind, revocation.subject)
+            cut = revocation.revoked_at.timestamp()
+            self._cut_off[key] = max(cut, self._cut_off.get(key, cut))
+            return True
+        if revocation.subject in self._revoked:
+            return True
         self._forget_expired()
         if len(self._revoked) >= MAX_REMEMBERED:
             log.warning(
                 "dashboard: the list of signed-out sessions is full (%d not yet expired); "
-                "%r's cookie is cleared in the browser but stays valid until it expires",
+                "a signed-out cookie stays valid until it expires",
                 MAX_REMEMBERED,
-                data.get("u"),
             )
             return False
-        self._revoked[session] = _expiry(data)
+        expires = revocation.expires_at
+        self._revoked[revocation.subject] = int(expires.timestamp()) if expires else 2**62
         return True
+
+    def revocations_known(self, known: bool) -> None:
+        """Until the stored revocations have been read, refuse what was signed
+        before: it may have been signed out on another node or before a
+        restart. What is signed from then on cannot have been, so signing in
+        again works."""
+        if known:
+            self._unsynced_since = None
+        elif self._unsynced_since is None:
+            self._unsynced_since = self._clock()
+
+    def _signed_before_cut(self, data: dict[str, object]) -> bool:
+        """Signed no later than a revocation of its user or of everyone, or before
+        the stored revocations could be read; a cookie from before issue times
+        were carried counts as signed at 0."""
+        issued = data.get("i")
+        signed = issued if isinstance(issued, int) else 0
+        if self._unsynced_since is not None and signed < self._unsynced_since:
+            return True
+        if not self._cut_off:
+            return False
+        user = data.get("u")
+        cuts = (
+            self._cut_off.get((RevocationKind.EVERYONE, "")),
+            self._cut_off.get((RevocationKind.USER, user)) if isinstance(user, str) else None,
+        )
+        return any(cut is not None and signed <= cut for cut in cuts)
 
     def sign_in_link_token(self, name: str, *, valid_seconds: float) -> str:
         """A token for `/login/link?token=...` that signs `name` in once."""
@@ -209,7 +267,11 @@ class Authenticator:
         if data is None:
             return None
         nonce = data.get("n")
-        if not isinstance(nonce, str) or nonce in self._spent_links:
+        if (
+            not isinstance(nonce, str)
+            or nonce in self._spent_links
+            or self._signed_before_cut(data)
+        ):
             return None
         principal = self._current_user(data)
         if principal is None:
@@ -228,6 +290,7 @@ class Authenticator:
                 "k": kind,
                 "u": name,
                 "r": role,
+                "i": int(self._clock()),
                 "e": int(self._clock() + valid_seconds),
                 "s" if kind == SESSION_KIND else "n": secrets.token_urlsafe(12),
                 "p": self._password_mark(name),
@@ -278,6 +341,13 @@ class Authenticator:
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+
+
+def revocation_of(user: str | None, at: datetime) -> Revocation:
+    """Every session of `user` (None: of everyone) signed no later than `at`."""
+    if user is None:
+        return Revocation(RevocationKind.EVERYONE, "", revoked_at=at, expires_at=None)
+    return Revocation(RevocationKind.USER, user, revoked_at=at, expires_at=None)
 
 
 def _expiry(data: dict[str, object]) -> int:

@@ -36,6 +36,7 @@ TABLES = {
     "answers",
     "optouts",
     "comments",
+    "web_revocations",
     "report_nps_daily",
     "report_duration_daily",
     "report_funnel_daily",
