@@ -318,6 +318,17 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     service = Service(config)
     await service.start()
+
+    def apply_log_level(new: Config) -> None:
+        if not args.debug:
+            logging.getLogger().setLevel(new.log.level.upper())
+
+    lifecycle = Lifecycle(
+        service,
+        load_config=lambda: load(args.config, default_database_url=default_sqlite_url(Path.cwd())),
+        on_reloaded=apply_log_level,
+    )
+    lifecycle.listen()
     log.info(
         "ivr-survey %s running: AMI %s, FastAGI on %s:%d, database %s",
         __version__,
@@ -329,16 +340,6 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
         config.agi.host,
         service.agi_port,
         redact_url(config.database.url),
-    )
-
-    def apply_log_level(new: Config) -> None:
-        if not args.debug:
-            logging.getLogger().setLevel(new.log.level.upper())
-
-    lifecycle = Lifecycle(
-        service,
-        load_config=lambda: load(args.config, default_database_url=default_sqlite_url(Path.cwd())),
-        on_reloaded=apply_log_level,
     )
     await lifecycle.run()
     return EXIT_OK

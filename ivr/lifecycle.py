@@ -45,14 +45,21 @@ class Lifecycle:
         self._stop = asyncio.Event()
         self._stop_signals = 0
 
-    async def run(self) -> None:
-        """Wait for a stop signal, then drain and stop the (started) service."""
+    def listen(self) -> None:
+        """Take over the signals; before "running" is logged, because a process
+        manager may send SIGHUP as soon as it reads that line, and until then
+        SIGHUP's default action would kill the service."""
         loop = asyncio.get_running_loop()
         for signum in STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(signum, self.stop_requested, signum)
         with contextlib.suppress(NotImplementedError, AttributeError):
             loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    async def run(self) -> None:
+        """Wait for a stop signal, then drain and stop the (started) service."""
+        loop = asyncio.get_running_loop()
+        self.listen()
         try:
             await self._stop.wait()
             drain = self._service.config.agi.drain_seconds

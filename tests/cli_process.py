@@ -61,8 +61,12 @@ class CliProcess:
 
     async def _read(self) -> None:
         assert self.process.stderr is not None
-        while line := await self.process.stderr.readline():
-            self.lines.append(line.decode("utf-8", errors="replace").rstrip("\n"))
+        try:
+            while line := await self.process.stderr.readline():
+                self.lines.append(line.decode("utf-8", errors="replace").rstrip("\n"))
+                self._new_line.set()
+        finally:
+            # Wake a waiter so that it sees the process has exited.
             self._new_line.set()
 
     @property
