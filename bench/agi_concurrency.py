@@ -48,9 +48,10 @@ from typing import Any
 
 import wire_capture
 
-from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
-from ivr.fastagi import AgiChannel, FastAgiServer
-from ivr.service import Service
+from ivr.adapters.fastagi.server import AgiChannel, FastAgiServer
+from ivr.config.settings import AgiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
+from ivr.config.values import AmiConfig
+from ivr.runtime.service import Service
 from storage.database import upgrade
 
 HERE = Path(__file__).resolve().parent

@@ -23,8 +23,9 @@ from typing import Any
 
 from agi_concurrency import SECRET, Simulator, free_port, p99
 
-from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
-from ivr.service import Service
+from ivr.config.settings import AgiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
+from ivr.config.values import AmiConfig
+from ivr.runtime.service import Service
 from storage.database import upgrade
 
 

@@ -24,10 +24,10 @@ from typing import Any
 
 from panoramisk.ami_protocol import AMIProtocol
 
-from ivr.ami import AmiClient, Utf8AmiProtocol
-from ivr.config import AmiConfig
-from ivr.pbx_config import PbxConfig
-from ivr.pbx_link import Counters, PbxLink
+from ivr.adapters.ami.client import AmiClient, Utf8AmiProtocol
+from ivr.adapters.ami.pbx_link import Counters, PbxLink
+from ivr.config.pbx import PbxConfig
+from ivr.config.values import AmiConfig
 from ivr.sim.transcript import read_ami
 
 CHUNK = 4096

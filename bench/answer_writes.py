@@ -24,7 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.domain import Answer, CallRecord, SurveyStart
+from ivr.core.domain import Answer, CallRecord, SurveyStart
 from storage.database import create_engine, session_factory, upgrade
 from storage.models import SurveyAnswer
 from storage.spool import Spool

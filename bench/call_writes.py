@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ivr.domain import AgentLeg, Answer, CallRecord, HangupSide, SurveyStart, SurveyStatus
+from ivr.core.domain import AgentLeg, Answer, CallRecord, HangupSide, SurveyStart, SurveyStatus
 from storage import upserts
 from storage.database import create_engine, upgrade
 from storage.spool import Spool

@@ -30,9 +30,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.config import WebConfig
-from ivr.web import WebServer
-from ivr.web.metrics import FixedMetrics
+from ivr.adapters.web import WebServer
+from ivr.adapters.web.metrics import FixedMetrics
+from ivr.config.settings import WebConfig
 from storage.analytics import SqlReportReader
 from storage.database import create_engine, normalize_url, session_factory, upgrade
 

@@ -40,8 +40,8 @@ import json
 import sys
 from pathlib import Path
 
-from ivr.asterisk_conf import classes, event_filters, excluded_event_names, load_conf
 from ivr.sim import AmiAccount, CallPlan, CallResult, Flow, SimulatedPbx, Turn
+from tests.helpers.asterisk_conf import classes, event_filters, excluded_event_names, load_conf
 
 SHIPPED_MANAGER_CONF = Path(__file__).resolve().parents[1] / "dialplan" / "manager-ivr-survey.conf"
 USERNAME, SECRET = "ivr", "bench"

@@ -36,16 +36,16 @@ from typing import Any
 import sqlalchemy as sa
 from agi_concurrency import SECRET, Simulator, free_port
 
-from ivr.config import (
+from ivr.config.settings import (
     AgiConfig,
-    AmiConfig,
     Config,
     DatabaseConfig,
     SurveyConfig,
     TrackingConfig,
     WebConfig,
 )
-from ivr.service import Service
+from ivr.config.values import AmiConfig
+from ivr.runtime.service import Service
 from storage.database import create_engine, upgrade
 
 STATUS = Path("/proc/self/status")

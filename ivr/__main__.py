@@ -2,6 +2,6 @@
 
 import sys
 
-from ivr.cli import main
+from ivr.admin.cli import main
 
 sys.exit(main())

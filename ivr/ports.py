@@ -1,6 +1,6 @@
 """What the adapters need from the outside world, stated as protocols.
 
-Adapters (`agi.py`, `ami.py`, `web.py`) are handed objects that satisfy these;
+Adapters (`ivr/adapters/`: AMI, FastAGI, the web) are handed objects that satisfy these;
 they never import `storage` themselves, which keeps them testable with the real
 storage or any other implementation, and keeps the wiring in `service.py`.
 """
@@ -15,8 +15,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
-from ivr.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
-from ivr.nps import NpsSummary
+from ivr.core.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
+from ivr.core.nps import NpsSummary
 
 
 class SurveyRepository(Protocol):

@@ -40,8 +40,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from ivr.domain import SurveyStatus
-from ivr.nps import MAX_SCORE, MIN_SCORE, Category, NpsSummary, classify
+from ivr.core.domain import SurveyStatus
+from ivr.core.nps import MAX_SCORE, MIN_SCORE, Category, NpsSummary, classify
 from ivr.ports import (
     RESPONSE_FIELDS,
     BucketNps,
@@ -70,7 +70,7 @@ from storage.models import (
     Survey,
     SurveyAnswer,
 )
-from storage.reports import AGENT_QUESTION, COMPANY_QUESTION, QUESTIONS, _csv_cell
+from storage.reports import AGENT_QUESTION, COMPANY_QUESTION, QUESTIONS, csv_cell
 
 # A missing agent or queue is stored as '' in the rollups: their key columns are
 # part of a primary key and cannot be NULL. It is turned back into None on read.
@@ -150,7 +150,7 @@ def _scores(category: Category) -> list[int]:
 
 
 def _in_category(value: Any, category: Category) -> sa.ColumnElement[bool]:
-    """value IN (...) with the scores of `category` as `ivr.nps.classify` defines them."""
+    """value IN (...) with the scores of `category` as `ivr.core.nps.classify` defines them."""
     condition: sa.ColumnElement[bool] = value.in_(_scores(category))
     return condition
 
@@ -176,7 +176,7 @@ def _bucket(seconds: Any, edges: Sequence[int]) -> sa.ColumnElement[int]:
 
 
 def _eligible(call: type[Call]) -> sa.ColumnElement[bool]:
-    """Which handled calls the survey policy decided to survey (ivr.policy).
+    """Which handled calls the survey policy decided to survey (ivr.core.policy).
 
     Exactly `policy_decision = 'eligible'`. Calls stored before migration 0004
     were never decided; that migration gave them the decision the reports used
@@ -1076,7 +1076,7 @@ class SqlReportReader:
         if header:
             writer.writerow(_CSV_FIELDS)
         for row in rows:
-            writer.writerow([_csv_cell(getattr(row, name)) for name in _CSV_FIELDS])
+            writer.writerow([csv_cell(getattr(row, name)) for name in _CSV_FIELDS])
         return buffer.getvalue()
 
     async def refresh(self, *, full: bool = False) -> None:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ivr.domain import CallRecord
+from ivr.core.domain import CallRecord
 from storage import upserts
 from storage.write_requests import (
     BeginSurvey,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ivr.domain import HangupSide, SurveyStatus
+from ivr.core.domain import HangupSide, SurveyStatus
 from ivr.ports import RevocationKind
 
 NAMING_CONVENTION: dict[str, str] = {
@@ -111,7 +111,7 @@ class Call(Base):
     caller_number: Mapped[str | None] = mapped_column(sa.Text)
     caller_name: Mapped[str | None] = mapped_column(sa.Text)
     # Migration 0004. caller_key: the caller's number normalised, or its HMAC
-    # (ivr.privacy). policy_decision: the survey policy's reason (ivr.policy.Reason)
+    # (ivr.core.privacy). policy_decision: the survey policy's reason (ivr.core.policy.Reason)
     # for the call's FastAGI request; NULL when the call never reached the survey.
     caller_key: Mapped[str | None] = mapped_column(sa.Text)
     policy_decision: Mapped[str | None] = mapped_column(sa.String(32))

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ivr.domain import CallRecord
-from ivr.policy import HistoryNeeds, PolicyHistory
+from ivr.core.domain import CallRecord
+from ivr.core.policy import HistoryNeeds, PolicyHistory
 from storage.database import database_errors
 from storage.models import Call, OptOut, Survey
 from storage.recordings import purge_recordings
@@ -37,9 +37,9 @@ class OptOutEntry:
 
 
 class SqlPolicyHistory:
-    """The facts `ivr.policy.decide` needs, read while the caller waits for the intro.
+    """The facts `ivr.core.policy.decide` needs, read while the caller waits for the intro.
 
-    It runs on an engine of its own (ivr/service.py), so a dashboard query or
+    It runs on an engine of its own (ivr/runtime/service.py), so a dashboard query or
     the writer never holds the connection a caller needs, and on Core with
     statements built once per dialect and shape: building the select with the
     ORM for every call cost more than running it.

@@ -46,7 +46,7 @@ class RecordingPurge:
 def recording_path(recordings_dir: str, file: str, file_format: str) -> Path | None:
     """`<recordings_dir>/<file>.<format>`, or None for a name that is not a plain stem.
 
-    The names stored are built safe (ivr.recordings.file_stem); checking again
+    The names stored are built safe (ivr.adapters.fastagi.recordings.file_stem); checking again
     here keeps a hand-edited row from ever pointing outside the folder.
     """
     if not recordings_dir or not _SAFE_NAME.match(file) or not _SAFE_NAME.match(file_format):

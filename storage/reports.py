@@ -2,8 +2,8 @@
 
 Counting happens in SQL (GROUP BY with CASE sums) so a report over a year of
 surveys moves a few dozen numbers out of the database, not every answer. Which
-score is a promoter, passive or detractor is taken from `ivr.nps.classify`, and
-the NPS itself from `ivr.nps.NpsSummary`, so the rules live in one place.
+score is a promoter, passive or detractor is taken from `ivr.core.nps.classify`, and
+the NPS itself from `ivr.core.nps.NpsSummary`, so the rules live in one place.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from ivr.domain import HangupSide, SurveyStatus
-from ivr.nps import MAX_SCORE, MIN_SCORE, Category, NpsSummary, classify
+from ivr.core.domain import HangupSide, SurveyStatus
+from ivr.core.nps import MAX_SCORE, MIN_SCORE, Category, NpsSummary, classify
 from storage.database import database_errors
 from storage.extras import survey_extras
 from storage.models import Call, CallAgent, Survey, SurveyAnswer
@@ -228,7 +228,7 @@ def _scores(category: Category) -> list[int]:
 
 
 def _count(category: Category) -> sa.ColumnElement[Any]:
-    """SUM(CASE WHEN value IN (...) THEN 1 ELSE 0 END), the scores from ivr.nps."""
+    """SUM(CASE WHEN value IN (...) THEN 1 ELSE 0 END), the scores from ivr.core.nps."""
     return sa.func.coalesce(
         sa.func.sum(sa.case((SurveyAnswer.value.in_(_scores(category)), 1), else_=0)), 0
     )
@@ -319,7 +319,7 @@ def _plain(value: object) -> object:
     return value
 
 
-def _csv_cell(value: object) -> str:
+def csv_cell(value: object) -> str:
     plain = _plain(value)
     if plain is None:
         return ""
@@ -352,7 +352,7 @@ def rows_to_csv(rows: Iterable[ExportRow]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(export_field_names())
     for row in rows:
-        writer.writerow([_csv_cell(getattr(row, name)) for name in export_field_names()])
+        writer.writerow([csv_cell(getattr(row, name)) for name in export_field_names()])
     return buffer.getvalue()
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.domain import (
+from ivr.core.domain import (
     AgentLeg,
     Answer,
     CallRecord,

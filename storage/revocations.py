@@ -2,7 +2,7 @@
 
 Written outside the group-commit writer on purpose: that writer is for survey
 data, which it may hold or spool through an outage, while a logout must either
-be stored now or be said to hold on this node only (`ivr.web.revocation_sync`).
+be stored now or be said to hold on this node only (`ivr.adapters.web.revocation_sync`).
 """
 
 from __future__ import annotations

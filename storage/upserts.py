@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from ivr.domain import AgentLeg, Answer, CallRecord, Comment, SurveyStart, SurveyStatus
-from ivr.policy import Reason
+from ivr.core.domain import AgentLeg, Answer, CallRecord, Comment, SurveyStart, SurveyStatus
+from ivr.core.policy import Reason
 from storage.models import Base, Call, CallAgent, Survey, SurveyAnswer, SurveyComment
 
 Executor = AsyncSession | AsyncConnection

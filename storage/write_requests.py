@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ivr.domain import (
+from ivr.core.domain import (
     AgentLeg,
     Answer,
     CallRecord,

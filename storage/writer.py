@@ -47,7 +47,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ivr.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
+from ivr.core.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
 from storage import grouped_writes, upserts
 from storage.database import describe_error
 from storage.spool import Spool, SpoolError
@@ -232,7 +232,7 @@ class GroupCommitWriter:
         await self._put(SaveAnswer(survey_id, answer, self._linkedids.get(survey_id, "-")))
 
     async def record_decision(self, call: CallRecord, decision: str) -> None:
-        """The survey policy's decision on the call (ivr/screening.py)."""
+        """The survey policy's decision on the call (ivr/adapters/fastagi/screening.py)."""
         await self._put(RecordDecision(call, decision))
 
     async def save_comment(self, survey_id: int, comment: Comment) -> None:

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ivr.fastagi import FastAgiServer, Route
+from ivr.adapters.fastagi.server import FastAgiServer, Route
 from storage.database import (
     DatabaseError,
     create_engine,

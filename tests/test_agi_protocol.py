@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.agi_protocol import (
+from ivr.adapters.fastagi.protocol import (
     AgiProtocolError,
     AgiReply,
     AgiRequest,

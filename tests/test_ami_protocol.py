@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from panoramisk.actions import Action
 
-from ivr.ami import MAX_MESSAGE_CHARS, Utf8AmiProtocol
+from ivr.adapters.ami.client import MAX_MESSAGE_CHARS, Utf8AmiProtocol
 from ivr.sim.transcript import read_ami
 
 

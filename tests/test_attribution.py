@@ -6,9 +6,9 @@ import ipaddress
 
 import pytest
 
-from ivr.attribution import Attribution, attribute
-from ivr.config import AmiConfig
-from ivr.pbx_config import PbxConfig
+from ivr.adapters.fastagi.attribution import Attribution, attribute
+from ivr.config.pbx import PbxConfig
+from ivr.config.values import AmiConfig
 
 
 def pbx(name: str, *addresses: str) -> PbxConfig:

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.calls import CallTracker, is_restart
-from ivr.domain import AgentLeg, AmiEvent, CallRecord, HangupSide
+from ivr.core.calls import CallTracker, is_restart
+from ivr.core.domain import AgentLeg, AmiEvent, CallRecord, HangupSide
 from ivr.sim.transcript import AmiMessage, ami_events
 
 PBX = "lab"

@@ -193,7 +193,7 @@ def test_db_upgrade_creates_and_names_a_missing_sqlite_folder(tmp_path: Path) ->
 
 
 def _web_env(secret: str) -> dict[str, str]:
-    from ivr.web.auth import hash_password  # noqa: PLC0415 - only these tests need it
+    from ivr.adapters.web.auth import hash_password  # noqa: PLC0415 - only these tests need it
 
     users = f"maria:admin:{hash_password('correct horse', iterations=1000)}"
     return {"IVR_SURVEY_WEB_USERS": users, "IVR_SURVEY_WEB_SESSION_SECRET": secret}

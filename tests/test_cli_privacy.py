@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.domain import CallRecord
+from ivr.core.domain import CallRecord
 from storage.database import create_engine, session_factory, upgrade
 from storage.repository import SqlSurveyRepository
 from tests.storage.builders import epoch

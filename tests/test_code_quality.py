@@ -42,3 +42,39 @@ def test_mypy_strict_is_clean_on_ivr_and_storage() -> None:
     """Both packages type-check under mypy --strict (configured in pyproject.toml)."""
     result = run(sys.executable, "-m", "mypy")
     assert 0 == result.returncode, result.stdout + result.stderr
+
+
+def test_the_layer_contracts_hold() -> None:
+    """import-linter checks the layers of docs/ARCHITECTURE.md (contracts in pyproject.toml)."""
+    if importlib.util.find_spec("importlinter") is None:
+        pytest.fail("import-linter is not installed: pip install -e '.[test]'")
+    result = run(str(Path(sys.executable).with_name("lint-imports")))
+    assert 0 == result.returncode, result.stdout + result.stderr
+
+
+def import_cycles(packages: tuple[str, ...] = ("ivr", "storage")) -> list[tuple[str, ...]]:
+    """Each pair of modules that import each other, directly or through others.
+
+    A module importing its own package (`from ivr.adapters.web import pages`
+    inside ivr.adapters.web) is how Python names a sibling, not a cycle, so
+    imports of a module's own ancestors are left out.
+    """
+    import grimp  # noqa: PLC0415 - import-linter's own graph library, only here
+
+    graph = grimp.build_graph(*packages, include_external_packages=False)
+    for module in list(graph.modules):
+        for imported in list(graph.find_modules_directly_imported_by(module)):
+            if module.startswith(imported + "."):
+                graph.remove_import(importer=module, imported=imported)
+    cycles = []
+    for module in sorted(graph.modules):
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            chain = graph.find_shortest_chain(importer=imported, imported=module)
+            if chain is not None and module < imported:
+                cycles.append((module, *chain))
+    return cycles
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """No import cycle in ivr and storage, type-only imports included."""
+    assert [] == import_cycles()

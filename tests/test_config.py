@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import ConfigError, load
+from ivr.config.settings import load
+from ivr.config.values import ConfigError
 
 GOOD = """
 [ami]

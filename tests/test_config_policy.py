@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import ConfigError, load
-from ivr.policy import SURVEY_EVERY_CALL, parse_hours
+from ivr.config.settings import load
+from ivr.config.values import ConfigError
+from ivr.core.policy import SURVEY_EVERY_CALL, parse_hours
 
 
 def test_defaults_survey_every_call_and_keep_numbers() -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ivr.config import DatabaseConfig
-from ivr.domain import SurveyStatus
-from ivr.service import Service
+from ivr.config.settings import DatabaseConfig
+from ivr.core.domain import SurveyStatus
+from ivr.runtime.service import Service
 from ivr.sim import CallPlan, Turn
 from storage.database import create_engine, normalize_url, upgrade
 from tests.tcp_proxy import TcpProxy

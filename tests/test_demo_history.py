@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ivr.demo_history import past_call, past_calls, run_survey
-from ivr.domain import SurveyStatus
+from ivr.admin.demo_history import past_call, past_calls, run_survey
+from ivr.core.domain import SurveyStatus
+from ivr.core.survey import Outcome, Question, SurveySpec
 from ivr.sim.plan import Agent, CallPlan, Flow, Turn
-from ivr.survey import Outcome, Question, SurveySpec
 
 SPEC = SurveySpec(
     questions=(Question("agent", "q-agent"), Question("company", "q-company")),

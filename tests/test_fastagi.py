@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ivr.agi_protocol import AgiReply
-from ivr.fastagi import AgiChannel
+from ivr.adapters.fastagi.protocol import AgiReply
+from ivr.adapters.fastagi.server import AgiChannel
 from tests.agi_peer import AgiPeer
 from tests.conftest import StartServer
 

@@ -9,8 +9,8 @@ from ipaddress import ip_network
 
 import pytest
 
-from ivr.fastagi import AgiChannel, Drained, FastAgiServer
-from ivr.guard import SessionGuard
+from ivr.adapters.fastagi.server import AgiChannel, Drained, FastAgiServer
+from ivr.adapters.guard import SessionGuard
 from tests.agi_peer import AgiPeer
 from tests.conftest import StartServer
 
@@ -51,7 +51,7 @@ async def test_a_stranger_is_closed_at_once_with_one_warning_naming_it(
     route = Holder()
     guard = SessionGuard(networks=(ip_network("192.0.2.0/24"),))
     server = await make_server(route, guard=guard)
-    with caplog.at_level(logging.WARNING, logger="ivr.fastagi"):
+    with caplog.at_level(logging.WARNING, logger="ivr.adapters.fastagi.server"):
         results = [await closed_at_once(server.port) for _ in range(3)]
     warnings = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert [True, True, True] == results
@@ -68,7 +68,7 @@ async def test_connections_beyond_max_sessions_are_closed_and_the_open_ones_go_o
     peers = [await AgiPeer.connect(server.port) for _ in range(2)]
     for peer in peers:
         await answer(peer)
-    with caplog.at_level(logging.WARNING, logger="ivr.fastagi"):
+    with caplog.at_level(logging.WARNING, logger="ivr.adapters.fastagi.server"):
         refused = await closed_at_once(server.port)
     route.release.set()
     for peer in peers:
@@ -113,7 +113,7 @@ async def test_oversize_header_line_is_refused_with_a_clear_log_line(
     """The log says which limit was hit; the connection is closed."""
     server = await make_server(Holder(), line_limit=1024)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    with caplog.at_level(logging.WARNING, logger="ivr.fastagi"):
+    with caplog.at_level(logging.WARNING, logger="ivr.adapters.fastagi.server"):
         writer.write(b"agi_network: " + b"x" * 5000 + b"\n")
         assert b"" == await asyncio.wait_for(reader.read(), 2.0)
     writer.close()
@@ -170,7 +170,7 @@ async def test_oversize_reply_line_ends_the_session_with_a_clear_log_line(
     await server.start()
     try:
         peer = await AgiPeer.connect(server.port)
-        with caplog.at_level(logging.WARNING, logger="ivr.fastagi"):
+        with caplog.at_level(logging.WARNING, logger="ivr.adapters.fastagi.server"):
             assert "ANSWER" == await peer.command()
             await peer.send("200 result=0 " + "x" * 5000)
             assert await peer.closed_by_server()

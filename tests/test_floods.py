@@ -22,10 +22,10 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from ivr.ami import AmiClient
-from ivr.config import AmiConfig
-from ivr.domain import AmiEvent
-from ivr.service import Service
+from ivr.adapters.ami.client import AmiClient
+from ivr.config.values import AmiConfig
+from ivr.core.domain import AmiEvent
+from ivr.runtime.service import Service
 from ivr.sim import CallPlan, Turn
 from storage.database import create_engine, upgrade
 from tests.test_service_e2e import PBX, service_config, started_pbx
@@ -62,7 +62,7 @@ async def test_2000_idle_fastagi_connections_leave_every_real_caller_surveyed(
         assert flood.stdout is not None
         assert b"flooding\n" == await asyncio.wait_for(flood.stdout.readline(), 10.0)
         await asyncio.sleep(2.0)
-        with caplog.at_level(logging.WARNING, logger="ivr.fastagi"):
+        with caplog.at_level(logging.WARNING, logger="ivr.adapters.fastagi.server"):
             results = await asyncio.gather(
                 *(
                     apart.run(
@@ -99,7 +99,9 @@ async def test_2000_idle_fastagi_connections_leave_every_real_caller_surveyed(
         await apart.run(pbx.stop())
         apart.stop()
     warnings = [
-        r for r in caplog.records if r.name == "ivr.fastagi" and r.levelno >= logging.WARNING
+        r
+        for r in caplog.records
+        if r.name == "ivr.adapters.fastagi.server" and r.levelno >= logging.WARNING
     ]
     assert [(9, 7)] * 9 == surveyed
     assert True is (refused.get("evicted", 0) + refused.get("no_header", 0) > 2000)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import Config
-from ivr.service import Service
+from ivr.config.settings import Config
+from ivr.runtime.service import Service
 from ivr.sim import CallPlan, SimulatedPbx, Turn
 from storage.database import upgrade
 from tests.agi_peer import AgiPeer

@@ -1,4 +1,4 @@
-"""Who may open a FastAGI session (`ivr.guard`), and the `[agi]` keys that configure it."""
+"""Who may open a FastAGI session (`ivr.adapters.guard`), and the `[agi]` keys that configure it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from ipaddress import ip_network
 
 import pytest
 
-from ivr.config import AgiConfig, ConfigError, load
-from ivr.guard import RateLimitedWarnings, SessionGuard, address_allowed
+from ivr.adapters.guard import RateLimitedWarnings, SessionGuard, address_allowed
+from ivr.config.settings import AgiConfig, load
+from ivr.config.values import ConfigError
 
 LOOPBACK = AgiConfig().allowed_networks()
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ivr import survey
-from ivr.agi_protocol import parse_reply
-from ivr.language import chosen, localized, menu_spec, pick
-from ivr.recordings import file_stem, record_command, record_reply
+from ivr.adapters.fastagi.protocol import parse_reply
+from ivr.adapters.fastagi.recordings import file_stem, record_command, record_reply
+from ivr.core import survey
+from ivr.core.language import chosen, localized, menu_spec, pick
 
 
 @pytest.mark.parametrize(

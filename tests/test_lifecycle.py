@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ivr.domain import SurveyStatus
+from ivr.core.domain import SurveyStatus
 from ivr.sim import AmiAccount, CallPlan, CallResult, SimulatedPbx, Turn
 from storage.database import create_engine, session_factory, upgrade
 from storage.repository import SqlSurveyRepository, StoredSurvey

@@ -1,4 +1,4 @@
-"""What a SIGHUP reload applies now and what waits for a restart (`ivr.live`), as a table."""
+"""What a SIGHUP reload applies now and what waits for a restart (`ivr.config.live`), as a table."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
-from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, LogConfig, SurveyConfig
-from ivr.live import ReloadReport, live_settings, reload_report
-from ivr.queue_config import QueueSurvey
+from ivr.config.live import ReloadReport, live_settings, reload_report
+from ivr.config.queues import QueueSurvey
+from ivr.config.settings import AgiConfig, Config, DatabaseConfig, LogConfig, SurveyConfig
+from ivr.config.values import AmiConfig
 
 START = Config()
 

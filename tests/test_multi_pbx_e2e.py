@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from ivr.calls import CallTracker
-from ivr.domain import CallRecord
-from ivr.pbx_config import PbxConfig
-from ivr.service import Service
+from ivr.config.pbx import PbxConfig
+from ivr.core.calls import CallTracker
+from ivr.core.domain import CallRecord
+from ivr.runtime.service import Service
 from ivr.sim import Agent, AmiAccount, CallPlan, SimulatedPbx
 from storage.database import upgrade
 from storage.repository import StoredSurvey
@@ -183,7 +183,7 @@ async def test_a_request_from_an_unknown_address_is_refused_and_stored_nowhere(
     pair = await two_pbxs(west_source=UNKNOWN_ADDRESS)
     plan = CallPlan(agents=(WEST_AGENT,), survey=(after_prompt("9"), after_prompt("9")))
 
-    with caplog.at_level(logging.ERROR, logger="ivr.attribution"):
+    with caplog.at_level(logging.ERROR, logger="ivr.adapters.fastagi.attribution"):
         result = await pair.west.place_call(plan)
     repository = pair.service.repository
     assert repository is not None
@@ -195,7 +195,11 @@ async def test_a_request_from_an_unknown_address_is_refused_and_stored_nowhere(
         f"refused: source address {UNKNOWN_ADDRESS} is in no PBX's agi_addresses and no pbx= "
         "argument was given (set agi_addresses in [pbx.<name>] or pass pbx=<name> after the "
         "Linkedid); no survey"
-    ] == [record.getMessage() for record in caplog.records if record.name == "ivr.attribution"]
+    ] == [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "ivr.adapters.fastagi.attribution"
+    ]
 
 
 async def test_each_pbx_resyncs_on_its_own_after_an_ami_cut(two_pbxs: Factory) -> None:

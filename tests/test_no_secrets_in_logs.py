@@ -19,8 +19,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from ivr.adapters.web.auth import hash_password
 from ivr.sim import AmiAccount, CallPlan, SimulatedPbx, Turn
-from ivr.web.auth import hash_password
 from storage.database import normalize_url, upgrade
 from tests.cli_process import CliProcess, TomlValue, render_toml
 

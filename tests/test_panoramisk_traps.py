@@ -18,9 +18,9 @@ from panoramisk.fast_agi import Application
 from panoramisk.manager import Manager
 from panoramisk.utils import parse_agi_result
 
-from ivr.agi_protocol import parse_reply
-from ivr.ami import Utf8AmiProtocol
-from ivr.fastagi import AgiChannel, FastAgiServer
+from ivr.adapters.ami.client import Utf8AmiProtocol
+from ivr.adapters.fastagi.protocol import parse_reply
+from ivr.adapters.fastagi.server import AgiChannel, FastAgiServer
 from tests.agi_peer import AgiPeer
 
 UTF8_EVENT = (

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import AmiConfig, ConfigError, load
-from ivr.pbx_config import PbxConfig, configured_pbxs
+from ivr.config.pbx import PbxConfig
+from ivr.config.settings import configured_pbxs, load
+from ivr.config.values import AmiConfig, ConfigError
 
 TWO_PBXS = """
 [pbx.paris]

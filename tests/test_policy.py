@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.domain import AgentLeg, CallRecord
-from ivr.policy import (
+from ivr.core.domain import AgentLeg, CallRecord
+from ivr.core.policy import (
     NO_HISTORY,
     SURVEY_EVERY_CALL,
     BusinessHours,

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from ivr.config import PolicyConfig, PrivacyConfig
-from ivr.domain import CallRecord
-from ivr.service import Service
+from ivr.config.settings import PolicyConfig, PrivacyConfig
+from ivr.core.domain import CallRecord
+from ivr.runtime.service import Service
 from ivr.sim import CallPlan, Flow
 from storage.database import create_engine, session_factory, upgrade
 from storage.models import Call

@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
-from ivr.domain import CallRecord
-from ivr.privacy import Privacy, normalise_number
+from ivr.core.domain import CallRecord
+from ivr.core.privacy import Privacy, normalise_number
 
 KEY = "a-long-random-hash-key"
 

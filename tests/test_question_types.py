@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.domain import SurveyStatus
-from ivr.questions import parse_names, question
-from ivr.survey import (
+from ivr.core.domain import SurveyStatus
+from ivr.core.questions import parse_names, question
+from ivr.core.survey import (
     CommentSpec,
     CommentWhen,
     Digit,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import Config
-from ivr.domain import SurveyStatus
-from ivr.queue_config import QueueSurvey
-from ivr.service import Service
+from ivr.config.queues import QueueSurvey
+from ivr.config.settings import Config
+from ivr.core.domain import SurveyStatus
+from ivr.runtime.service import Service
 from ivr.sim import CallPlan, SimulatedPbx, Turn
 from ivr.sim.call import CallResult
 from storage.database import upgrade

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr import survey
-from ivr.config import Config, ConfigError, SurveyConfig, load
-from ivr.queue_config import QueueSurvey
-from ivr.survey_plan import SurveyPlanner
+from ivr.config.queues import QueueSurvey
+from ivr.config.settings import Config, SurveyConfig, load
+from ivr.config.survey_plan import SurveyPlanner
+from ivr.config.values import ConfigError
+from ivr.core import survey
 
 
 def write(tmp_path: Path, text: str) -> Path:

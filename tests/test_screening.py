@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ivr.background import Background
-from ivr.domain import CallRecord
-from ivr.policy import SURVEY_EVERY_CALL, HistoryNeeds, PolicyHistory
-from ivr.privacy import Privacy
-from ivr.retention import purge_periodically
-from ivr.screening import RememberedOptOuts, Screening
+from ivr.adapters.background import Background
+from ivr.adapters.fastagi.screening import RememberedOptOuts, Screening
+from ivr.core.domain import CallRecord
+from ivr.core.policy import SURVEY_EVERY_CALL, HistoryNeeds, PolicyHistory
+from ivr.core.privacy import Privacy
+from ivr.runtime.retention import purge_periodically
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 CALL = CallRecord(pbx="pbx1", linkedid="1795329453.8", caller_number="+15550001111")

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
-from ivr.domain import CallRecord, HangupSide, SurveyStatus
-from ivr.service import Service
+from ivr.config.settings import AgiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
+from ivr.config.values import AmiConfig
+from ivr.core.domain import CallRecord, HangupSide, SurveyStatus
+from ivr.runtime.service import Service
 from ivr.sim import Agent, AmiAccount, CallPlan, Flow, SimulatedPbx, Turn, lab_listener
 from storage.database import upgrade
 from storage.repository import StoredSurvey
@@ -682,7 +683,7 @@ async def test_stopping_logs_off_without_reporting_a_lost_connection(
     stack = await make_stack()
     logins = stack.pbx.login_attempts[:]
 
-    with caplog.at_level(logging.INFO, logger="ivr.ami"):
+    with caplog.at_level(logging.INFO, logger="ivr.adapters.ami.client"):
         await stack.service.stop(grace=1.0)
         await asyncio.sleep(0.3)
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from ivr.domain import SurveyStatus
-from ivr.survey import (
+from ivr.core.domain import SurveyStatus
+from ivr.core.survey import (
     Command,
     Digit,
     Finish,

@@ -26,9 +26,9 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from ivr.config import DatabaseConfig
-from ivr.domain import SurveyStatus
-from ivr.service import Service
+from ivr.config.settings import DatabaseConfig
+from ivr.core.domain import SurveyStatus
+from ivr.runtime.service import Service
 from ivr.sim import CallPlan, CallResult, SimulatedPbx, Turn
 from storage.database import create_engine, normalize_url, session_factory, upgrade
 from storage.repository import SqlSurveyRepository

@@ -486,9 +486,9 @@ class AgiSession:
             if len(args) < 4:
                 raise Usage
             timeout = _int_arg(args[3])
-            beep = self._prompts.duration("beep") if _record_beeps(args) else 0.0
+            beep = self._prompts.duration("beep") if record_beeps(args) else 0.0
             escapes = args[2]
-            silence = _record_silence(args)
+            silence = record_silence(args)
             keypad.take_turn(start)
             return lambda: keypad.record_file(start, beep, escapes, timeout, silence)
         if name == "EXEC" and args and not self._dead:
@@ -550,7 +550,7 @@ class AgiSession:
         return True
 
 
-def _record_beeps(args: Sequence[str]) -> bool:
+def record_beeps(args: Sequence[str]) -> bool:
     """res_agi: a 5th argument that is neither a sample offset nor `x=y`, or any
     6th argument without `=`, plays the beep (RECORD FILE f wav "#" 10000 0 BEEP)."""
     if len(args) > 4 and not args[4].lstrip("-").isdigit() and "=" not in args[4]:
@@ -558,7 +558,7 @@ def _record_beeps(args: Sequence[str]) -> bool:
     return len(args) > 5 and "=" not in args[5]
 
 
-def _record_silence(args: Sequence[str]) -> int:
+def record_silence(args: Sequence[str]) -> int:
     """Seconds of `s=N` among the 5th to 7th arguments (res_agi's strchr for 's'), 0 if none."""
     for arg in args[4:7]:
         found = arg.find("s")

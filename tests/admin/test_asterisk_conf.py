@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk_conf import (
+from tests.helpers.asterisk_conf import (
     Dialplan,
     build_dialplan,
     classes,

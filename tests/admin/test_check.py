@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk_conf import event_filters, excluded_event_names, load_conf
-from ivr.check import (
+from ivr.admin.check import (
     AmiProbe,
     Finding,
     Status,
@@ -27,13 +26,15 @@ from ivr.check import (
     survey_prompt_names,
     writable_classes,
 )
-from ivr.config import AgiConfig, AmiConfig, Config, DatabaseConfig, SurveyConfig
-from ivr.domain import AmiEvent
-from ivr.pbx_config import PbxConfig
-from ivr.prompts import load_catalog
-from ivr.queue_config import QueueSurvey
+from ivr.admin.prompts import load_catalog
+from ivr.config.pbx import PbxConfig
+from ivr.config.queues import QueueSurvey
+from ivr.config.settings import AgiConfig, Config, DatabaseConfig, SurveyConfig
+from ivr.config.values import AmiConfig
+from ivr.core.domain import AmiEvent
 from ivr.sim import AmiAccount, CallPlan, SimulatedPbx
 from storage.database import upgrade
+from tests.helpers.asterisk_conf import event_filters, excluded_event_names, load_conf
 
 REPO = Path(__file__).resolve().parents[2]
 NEEDED = frozenset({"agent", "call", "system"})

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk_conf import (
+from ivr.admin.check import FILTERED_EVENTS, NEEDED_CLASSES
+from ivr.admin.prompts import load_catalog
+from ivr.config.settings import AgiConfig
+from ivr.config.values import AmiConfig
+from tests.helpers.asterisk_conf import (
     Dialplan,
     Step,
     build_dialplan,
@@ -18,9 +22,6 @@ from ivr.asterisk_conf import (
     resolve_variable,
     split_arguments,
 )
-from ivr.check import FILTERED_EVENTS, NEEDED_CLASSES
-from ivr.config import AgiConfig, AmiConfig
-from ivr.prompts import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
 DIALPLAN = REPO / "dialplan"
@@ -49,7 +50,7 @@ TRACKER_EVENTS = frozenset(
         "QueueMemberRemoved",
     }
 )
-"""Events ivr/calls.py reads by name; the account's filters must never drop one."""
+"""Events ivr/core/calls.py reads by name; the account's filters must never drop one."""
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +208,8 @@ def test_event_filters_drop_only_events_the_service_never_reads(
 
 
 def test_tracker_event_list_is_current() -> None:
-    """Every event this test protects is still read by name in ivr/calls.py."""
-    source = (REPO / "ivr" / "calls.py").read_text(encoding="utf-8")
+    """Every event this test protects is still read by name in ivr/core/calls.py."""
+    source = (REPO / "ivr" / "core" / "calls.py").read_text(encoding="utf-8")
     assert [] == sorted(e for e in TRACKER_EVENTS if f'"{e}"' not in source)
 
 

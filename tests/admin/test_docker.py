@@ -1,7 +1,7 @@
 """docker/, checked statically: CI has no Docker daemon (docker/README.md says what is untested).
 
 compose.yaml must parse, every file it mounts must exist, and the names and
-ports it wires together must agree with each other and with ivr.config's
+ports it wires together must agree with each other and with ivr.config.settings's
 defaults. The Asterisk configuration is loaded exactly as the container would
 see it: the mounted files are laid out as /etc/asterisk in a temporary folder.
 """
@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from ivr.asterisk_conf import ConfFile, build_dialplan, classes, load_conf
-from ivr.check import NEEDED_CLASSES
-from ivr.config import AgiConfig, AmiConfig, ConfigError, load
-from ivr.prompts import load_catalog
+from ivr.admin.check import NEEDED_CLASSES
+from ivr.admin.prompts import load_catalog
+from ivr.config.settings import AgiConfig, load
+from ivr.config.values import AmiConfig, ConfigError
+from tests.helpers.asterisk_conf import ConfFile, build_dialplan, classes, load_conf
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse docker/compose.yaml")
 

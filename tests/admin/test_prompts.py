@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import SurveyConfig
-from ivr.prompts import (
+from ivr.admin.prompts import (
     MANIFEST_NAME,
     CatalogError,
     build_prompts,
@@ -24,6 +23,7 @@ from ivr.prompts import (
     parse_list,
     wav_problem,
 )
+from ivr.config.settings import SurveyConfig
 
 REPO = Path(__file__).resolve().parents[2]
 LANGUAGES = ("en", "ru", "fa", "eu", "es")
@@ -271,7 +271,7 @@ def test_a_studio_wav_in_the_wrong_format_is_explained(tmp_path: Path) -> None:
 
 
 def test_prompt_catalog_is_shipped_in_the_package() -> None:
-    """prompts.toml is package data of `ivr`, so wheels and the Docker image carry it."""
+    """ivr/admin/prompts.toml is package data of `ivr`, so wheels and the Docker image carry it."""
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     package_data = pyproject["tool"]["setuptools"].get("package-data", {})
-    assert "prompts.toml" in package_data.get("ivr", [])
+    assert "admin/prompts.toml" in package_data.get("ivr", [])

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr import survey
-from ivr.agi import _key_or as key_or
-from ivr.agi_protocol import AgiProtocolError, parse_environment_line, parse_reply
-from ivr.fastagi import AgiChannel, FastAgiServer
+from ivr.adapters.fastagi.protocol import AgiProtocolError, parse_environment_line, parse_reply
+from ivr.adapters.fastagi.route import key_or
+from ivr.adapters.fastagi.server import AgiChannel, FastAgiServer
+from ivr.core import survey
 from tests.fuzz.settings import fuzz
 
 LINE_LIMIT = 512

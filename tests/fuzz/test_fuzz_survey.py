@@ -1,4 +1,4 @@
-"""The keypad state machine under any sequence of replies (`ivr.survey`).
+"""The keypad state machine under any sequence of replies (`ivr.core.survey`).
 
 Whatever the caller (or a confused Asterisk) does, the survey ends within a
 bound set by `max_attempts`, stores each question at most once with a value in
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr import survey
+from ivr.core import survey
 from tests.fuzz.settings import fuzz
 
 replies = st.one_of(

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ivr.sim import CallPlan, Flow, Press, Turn
-from ivr.sim.agi import _record_beeps, _record_silence
+from ivr.sim.agi import record_beeps, record_silence
 from ivr.sim.transcript import ami_events, read_agi
 from tests.sim.conftest import AgiFactory, PbxFactory
 from tests.sim.helpers import (
@@ -422,4 +422,4 @@ async def test_restart_during_get_data_matches_the_capture(
 )
 def test_record_file_arguments_follow_res_agi(args: list[str], expected: tuple[bool, int]) -> None:
     """Beep: a non-offset 5th argument or any 6th without `=`; silence: `s=N` in 5th-7th."""
-    assert expected == (_record_beeps(args), _record_silence(args))
+    assert expected == (record_beeps(args), record_silence(args))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ivr.domain import AgentLeg, Answer, CallRecord, HangupSide, SurveyStart
+from ivr.core.domain import AgentLeg, Answer, CallRecord, HangupSide, SurveyStart
 
 PBX = "pbx-lab"
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.domain import Comment
+from ivr.core.domain import Comment
 from storage.recordings import RecordingPurge, purge_recordings, recording_path
 from storage.repository import SqlSurveyRepository
 from tests.storage.builders import PBX, at, call, start

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.domain import Comment
+from ivr.core.domain import Comment
 from ivr.ports import Grouping, Period, ResponseFilter
 from storage.analytics import SqlReportReader
 from storage.reports import export_rows, nps_report

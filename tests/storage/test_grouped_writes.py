@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.domain import CallRecord, Comment, SurveyStatus
+from ivr.core.domain import CallRecord, Comment, SurveyStatus
 from storage.grouped_writes import groups
 from storage.write_requests import (
     BeginSurvey,

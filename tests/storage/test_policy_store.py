@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ivr.policy import HistoryNeeds, PolicyHistory
+from ivr.core.policy import HistoryNeeds, PolicyHistory
 from storage.database import alembic_config, upgrade
 from storage.models import Call
 from storage.policy_store import SqlPolicyHistory, SqlPolicyStore, purge

@@ -11,8 +11,8 @@ from datetime import datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.domain import HangupSide, SurveyStatus
-from ivr.nps import NpsSummary
+from ivr.core.domain import HangupSide, SurveyStatus
+from ivr.core.nps import NpsSummary
 from storage.reports import (
     ExportRow,
     NpsReport,

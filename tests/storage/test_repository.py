@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.domain import HangupSide, SurveyStatus
+from ivr.core.domain import HangupSide, SurveyStatus
 from ivr.ports import SurveyRepository
 from storage.repository import SqlSurveyRepository, StoredSurvey
 from tests.storage.builders import PBX, answer, at, call, epoch, leg, start

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ivr.domain import Comment, SurveyStatus
+from ivr.core.domain import Comment, SurveyStatus
 from storage.spool import Spool, SpoolError, linkedid_in, spool_path
 from storage.write_requests import (
     BeginSurvey,

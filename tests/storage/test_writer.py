@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.domain import Comment, HangupSide, SurveyStatus
+from ivr.core.domain import Comment, HangupSide, SurveyStatus
 from ivr.ports import SurveyRepository
 from storage.database import create_engine, session_factory
 from storage.models import Call

@@ -13,9 +13,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.config import WebConfig
-from ivr.web import FixedMetrics, create_app
-from ivr.web.auth import hash_password
+from ivr.adapters.web import FixedMetrics, create_app
+from ivr.adapters.web.auth import hash_password
+from ivr.config.settings import WebConfig
 from storage.analytics import SqlReportReader
 from storage.repository import SqlSurveyRepository
 from tests.web.scenario import NOW, store_history

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ivr.domain import CallRecord, HangupSide, SurveyStatus
+from ivr.core.domain import CallRecord, HangupSide, SurveyStatus
 from storage.repository import SqlSurveyRepository
 from tests.storage.builders import answer, at, call, epoch, leg, start
 

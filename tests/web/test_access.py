@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.config import WebConfig
-from ivr.web.auth import (
+from ivr.adapters.web.auth import (
     Authenticator,
     Principal,
     hash_password,
@@ -14,6 +13,7 @@ from ivr.web.auth import (
     mask_number,
     verify_password,
 )
+from ivr.config.settings import WebConfig
 from storage.analytics import SqlReportReader
 from tests.web.conftest import ADMIN, MARCH, PASSWORD, PASSWORD_HASH, VIEWER, app_for
 

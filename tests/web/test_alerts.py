@@ -19,10 +19,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ivr.config import AlertsConfig
-from ivr.domain import SurveyStatus
-from ivr.web import DetractorAlerts
-from ivr.web.metrics import AlertCounts
+from ivr.adapters.web import DetractorAlerts
+from ivr.adapters.web.metrics import AlertCounts
+from ivr.config.settings import AlertsConfig
+from ivr.core.domain import SurveyStatus
 from tests.storage.builders import answer, call, leg
 
 SECRET = "webhook-secret"

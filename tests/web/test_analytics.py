@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.domain import HangupSide, SurveyStatus
+from ivr.core.domain import HangupSide, SurveyStatus
 from ivr.ports import Duration, Grouping, Period, ResponseFilter
 from storage.analytics import (
     DurationDaily,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import ConfigError, WebUser, load
+from ivr.config.settings import WebUser, load
+from ivr.config.values import ConfigError
 
 TOKEN_A = "a" * 20
 TOKEN_V = "v" * 20
@@ -78,7 +79,7 @@ backoff_max = 1
         "[web] tokens: entry 2 is not role:token (role admin or viewer, token of at least 16 "
         "characters; the entry is not shown)",
         "[web] users: the entry for 'bob' is not name:role:pbkdf2_sha256$... (make the hash "
-        "with `python -m ivr.web.passwords`)",
+        "with `python -m ivr.adapters.web.passwords`)",
         "[web] metrics_auth: 'maybe' is not one of token, none",
         "[web] min_n: 0 must be at least 1",
         "[alerts] webhook_url: must start with http:// or https://",

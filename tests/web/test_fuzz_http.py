@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from ivr.web.openapi import SESSION_COOKIE
-from ivr.web.pages import PAGES
-from ivr.web.spec import REPORTS
+from ivr.adapters.web.openapi import SESSION_COOKIE
+from ivr.adapters.web.pages import PAGES
+from ivr.adapters.web.spec import REPORTS
 from tests.web.conftest import ADMIN
 
 Client = TestClient[web.Request, web.Application]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from ivr.adapters.web import FixedMetrics, LatencyHistogram, create_app
+from ivr.adapters.web.metrics import AlertCounts, render
 from ivr.ports import LatencySnapshot
-from ivr.web import FixedMetrics, LatencyHistogram, create_app
-from ivr.web.metrics import AlertCounts, render
 from storage.analytics import SqlReportReader
 from tests.web.conftest import ADMIN, NOW, settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from ivr.web import svg
+from ivr.adapters.web import svg
 from tests.web.conftest import ADMIN, MARCH
 from tests.web.webdriver import metrics
 

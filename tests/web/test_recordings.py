@@ -10,8 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.domain import Comment
-from ivr.web import FixedMetrics, create_app
+from ivr.adapters.web import FixedMetrics, create_app
+from ivr.core.domain import Comment
 from storage.analytics import SqlReportReader
 from storage.recordings import SqlRecordings
 from storage.repository import SqlSurveyRepository

@@ -14,11 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.config import WebConfig
+from ivr.adapters.web import FixedMetrics, create_app
+from ivr.adapters.web.auth import Authenticator, Principal, revocation_of
+from ivr.adapters.web.revocation_sync import POLL_SECONDS
+from ivr.config.settings import WebConfig
 from ivr.ports import Revocation, RevocationKind
-from ivr.web import FixedMetrics, create_app
-from ivr.web.auth import Authenticator, Principal, revocation_of
-from ivr.web.revocation_sync import POLL_SECONDS
 from storage.analytics import SqlReportReader
 from storage.database import create_engine, session_factory, upgrade
 from storage.revocations import SqlRevocations

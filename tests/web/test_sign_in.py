@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.config import WebConfig
-from ivr.web.auth import Authenticator, Principal, hash_password
-from ivr.web.login_limits import LoginLimiter
+from ivr.adapters.web.auth import Authenticator, Principal, hash_password
+from ivr.adapters.web.login_limits import LoginLimiter
+from ivr.config.settings import WebConfig
 from storage.analytics import SqlReportReader
 from tests.web.conftest import ADMIN_TOKEN, PASSWORD, PASSWORD_HASH, app_for
 
@@ -161,7 +161,7 @@ async def test_reopening_a_spent_link_in_the_browser_it_signed_in_opens_the_dash
 
 
 def _authenticator_key() -> web.AppKey[Authenticator]:
-    from ivr.web.app import AUTHENTICATOR  # noqa: PLC0415 - the app's own key
+    from ivr.adapters.web.app import AUTHENTICATOR  # noqa: PLC0415 - the app's own key
 
     return AUTHENTICATOR
 

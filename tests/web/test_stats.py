@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.nps import NpsSummary
+from ivr.adapters.web.stats import find_outliers, margin_of_error, one_decimal
+from ivr.core.nps import NpsSummary
 from ivr.ports import CellNps, FunnelCounts
-from ivr.web.stats import find_outliers, margin_of_error, one_decimal
 
 
 def summary(promoters: int, passives: int, detractors: int) -> NpsSummary:

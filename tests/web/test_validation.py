@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from ivr.web.spec import REPORTS
+from ivr.adapters.web.spec import REPORTS
 from tests.web.conftest import ADMIN
 
 Client = TestClient[web.Request, web.Application]

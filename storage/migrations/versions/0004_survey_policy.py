@@ -1,8 +1,8 @@
 """Survey policy: each call's decision, the caller key, and the opt-out list.
 
-`calls.policy_decision` holds the policy's reason (ivr.policy.Reason) for the
+`calls.policy_decision` holds the policy's reason (ivr.core.policy.Reason) for the
 call's FastAGI request, NULL when the call never reached the survey.
-`calls.caller_key` is the caller's normalised number or its HMAC (ivr.privacy),
+`calls.caller_key` is the caller's normalised number or its HMAC (ivr.core.privacy),
 indexed: cooldowns and opt-outs match callers on it across PBXs.
 
 Calls stored before this revision were never decided. The reports used to

@@ -1,0 +1,1 @@
+"""Adapters: AMI, FastAGI and HTTP translated to and from the core."""

@@ -1,0 +1,1 @@
+"""AMI: one logged-in session per PBX and its ordered event queue."""

@@ -1,0 +1,1 @@
+"""FastAGI: the server, its wire format and the survey route."""

@@ -1,0 +1,1 @@
+"""The admin tools: the CLI, `check`, prompts, the demo."""

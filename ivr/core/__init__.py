@@ -1,0 +1,1 @@
+"""The pure core: survey flow, call tracking, policy, NPS. No IO, no clock."""

@@ -1,0 +1,1 @@
+"""The composition root: builds the service and runs it under signals."""
