@@ -4,46 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import pytest
 from panoramisk.actions import Action
 
 from ivr.adapters.ami.client import MAX_MESSAGE_CHARS, Utf8AmiProtocol
 from ivr.sim.transcript import read_ami
-
-
-class Factory:
-    def __init__(self) -> None:
-        self.events: list[tuple[dict[str, str], dict[str, tuple[str, ...]]]] = []
-        self.messages: list[Any] = []
-        self.forgetable_actions = ("ping", "login")
-        self.awaiting_actions: list[Any] = []
-        self.lost: list[object] = []
-
-    def dispatch(self, message: Any) -> None:
-        self.messages.append(message)
-
-    def dispatch_headers(
-        self, headers: dict[str, str], repeated: dict[str, tuple[str, ...]]
-    ) -> None:
-        self.events.append((headers, repeated))
-
-    def connection_lost(self, exc: object) -> None:
-        self.lost.append(exc)
-
-
-class Transport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.closed = False
-        self.written = b""
-
-    def write(self, data: Any) -> None:
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
+from tests.helpers.ami_stubs import Factory, Transport
 
 
 def make() -> tuple[Utf8AmiProtocol, Factory, Transport]:

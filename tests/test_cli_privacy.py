@@ -10,8 +10,8 @@ import pytest
 from ivr.core.domain import CallRecord
 from storage.database import create_engine, session_factory, upgrade
 from storage.repository import SqlSurveyRepository
+from tests.helpers.cli import ivr_survey
 from tests.storage.builders import epoch
-from tests.test_cli import ivr_survey
 
 ANONYMOUS = {"IVR_SURVEY_PRIVACY_ANONYMIZE": "yes", "IVR_SURVEY_PRIVACY_HASH_KEY": "k" * 32}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from ivr.core.domain import SurveyStatus
 from ivr.runtime.service import Service
 from ivr.sim import CallPlan, Turn
 from storage.database import create_engine, normalize_url, upgrade
+from tests.helpers.waiting import wait_for
 from tests.tcp_proxy import TcpProxy
 from tests.test_service_e2e import PBX, service_config, started_pbx
 
@@ -59,15 +60,6 @@ def plan(number: int) -> CallPlan:
     return CallPlan(
         survey=(Turn.keys(str(agent), at=0.01), Turn.keys(str(company), at=0.01)),
     )
-
-
-async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await condition():
-            return True
-        await asyncio.sleep(0.1)
-    return False
 
 
 async def test_every_answer_given_during_an_outage_is_stored(

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[SimulatedPbx, Config]]:
         await pbx.stop()
 
 
-async def start(config: Config, **agi: object) -> Service:
+async def start(config: Config, **agi: Any) -> Service:
     service = Service(dataclasses.replace(config, agi=dataclasses.replace(config.agi, **agi)))
     await service.start()
     assert service.ami is not None

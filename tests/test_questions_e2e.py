@@ -205,7 +205,7 @@ async def test_channel_language_falls_back_to_the_default_for_a_missing_prompt(
     stack = await make_stack(languages="en,es", sounds_dir=str(tmp_path))
     turns = (after_prompt("8"), after_prompt("9"))
     result, survey = await stack.call(CallPlan(queue="support", language="es", survey=turns))
-    expected = (
+    expected: tuple[list[str], list[str], str] = (
         [
             'STREAM FILE ivr-survey/intro "0123456789*#"',
             'STREAM FILE ivr-survey/agent-question "0123456789*#"',

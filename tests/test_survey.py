@@ -134,7 +134,7 @@ def test_star_repeats_the_question_without_the_invalid_prompt() -> None:
 
 def test_silence_until_give_up_stores_null_and_goes_on() -> None:
     """After max_attempts without input the question is unanswered (None, not 0)."""
-    silence = [PlayedOut(), Timeout(), PlayedOut()]
+    silence: list[Reply] = [PlayedOut(), Timeout(), PlayedOut()]
     run = drive([PlayedOut(), *silence, *silence, PlayedOut(), Timeout()])
     assert [Outcome("agent", None, 3)] == run.stored
     assert ASK_COMPANY == run.commands[-1]

@@ -33,7 +33,7 @@ from ivr.sim import CallPlan, CallResult, SimulatedPbx, Turn
 from storage.database import create_engine, normalize_url, session_factory, upgrade
 from storage.repository import SqlSurveyRepository
 from storage.writer import GroupCommitWriter
-from tests.test_database_outage import wait_for
+from tests.helpers.waiting import wait_for
 from tests.test_service_e2e import PBX, service_config, started_pbx
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ivr.adapters.ami.client import Utf8AmiProtocol
 from tests.fuzz.settings import fuzz
-from tests.test_ami_protocol import Factory, Transport
+from tests.helpers.ami_stubs import Factory, Transport
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 SMALL_LIMIT = 4096
@@ -24,7 +24,7 @@ header_names = st.sampled_from(
     ["Channel", "Uniqueid", "Linkedid", "CallerIDName", "Queue", "Variable", "ActionID", "X"]
 )
 header_values = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=40
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"), max_size=40
 )
 events = st.builds(
     lambda name, headers: (("Event", name), *headers),

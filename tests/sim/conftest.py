@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from collections.abc import AsyncIterator
 
 import pytest
 
 from ivr.sim import AmiAccount, SimulatedPbx, TemplateLibrary, lab_listener
-from tests.sim.helpers import AgiServer, Script, close_at_once
+from tests.sim.helpers import AgiFactory, AgiServer, PbxFactory, Script, close_at_once
 
 LISTENER = lab_listener("ivrlistener", "ivrlistener")
-
-PbxFactory = Callable[..., Awaitable[SimulatedPbx]]
-
-
-class AgiFactory(Protocol):
-    def __call__(self, script: Script = ...) -> Awaitable[tuple[AgiServer, int]]: ...
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ import contextlib
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from ivr.sim import SimulatedPbx
 from ivr.sim.templates import is_call_event, is_survey_event
 from ivr.sim.transcript import AmiMessage, ami_events, read_agi
 
@@ -269,3 +271,11 @@ def message_sequence(messages: Iterable[Message]) -> list[tuple[str, dict[str, s
 
 def first_event(messages: Iterable[AmiMessage], name: str) -> AmiMessage:
     return next(m for m in messages if m.event == name)
+
+
+# What the fixtures of tests/sim/conftest.py hand a test.
+PbxFactory = Callable[..., Awaitable[SimulatedPbx]]
+
+
+class AgiFactory(Protocol):
+    def __call__(self, script: Script = ...) -> Awaitable[tuple[AgiServer, int]]: ...

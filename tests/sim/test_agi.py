@@ -10,11 +10,12 @@ import pytest
 from ivr.sim import CallPlan, Flow, Press, Turn
 from ivr.sim.agi import record_beeps, record_silence
 from ivr.sim.transcript import ami_events, read_agi
-from tests.sim.conftest import AgiFactory, PbxFactory
 from tests.sim.helpers import (
     AgiConnection,
+    AgiFactory,
     AmiClient,
     Message,
+    PbxFactory,
     captured_commands,
     captured_replies,
     events,

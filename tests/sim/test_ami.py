@@ -8,10 +8,11 @@ import time
 
 from ivr.sim import CallPlan, Flow
 from ivr.sim.transcript import read_ami
-from tests.sim.conftest import AgiFactory, PbxFactory
 from tests.sim.helpers import (
     BANNER,
+    AgiFactory,
     AmiClient,
+    PbxFactory,
     events,
     first_event,
     names,

@@ -9,10 +9,11 @@ import pytest
 
 from ivr.sim import Agent, CallPlan, Flow
 from ivr.sim.transcript import ami_events, read_ami
-from tests.sim.conftest import AgiFactory, PbxFactory
 from tests.sim.helpers import (
+    AgiFactory,
     AmiClient,
     Message,
+    PbxFactory,
     call_event_names,
     capture_sequence,
     events,

@@ -6,7 +6,7 @@ import random
 from collections import Counter
 
 from ivr.sim import Agent, CallPlan, CallResult, Flow, random_plan, run_traffic
-from tests.sim.conftest import AgiFactory, PbxFactory
+from tests.sim.helpers import AgiFactory, PbxFactory
 
 AGENTS = (
     Agent("Alice Martin", "PJSIP/alice"),

@@ -15,7 +15,7 @@ from ivr.adapters.web.auth import (
 )
 from ivr.config.settings import WebConfig
 from storage.analytics import SqlReportReader
-from tests.web.conftest import ADMIN, MARCH, PASSWORD, PASSWORD_HASH, VIEWER, app_for
+from tests.helpers.web import ADMIN, MARCH, PASSWORD, PASSWORD_HASH, VIEWER, app_for
 
 Client = TestClient[web.Request, web.Application]
 

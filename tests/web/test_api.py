@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.web.conftest import ADMIN, MARCH, VIEWER
+from tests.helpers.web import ADMIN, MARCH, VIEWER
 from tests.web.scenario import FORMULA_NAME
 
 Client = TestClient[web.Request, web.Application]

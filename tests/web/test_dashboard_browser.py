@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from storage.analytics import SqlReportReader
 from storage.database import create_engine, session_factory, upgrade
 from storage.repository import SqlSurveyRepository
-from tests.web.conftest import ADMIN, MARCH, PASSWORD, app_for
+from tests.helpers.web import ADMIN, MARCH, PASSWORD, app_for
 from tests.web.scenario import NOW, store_history
 from tests.web.webdriver import CHROMEDRIVER, CHROMIUM, Browser, chromium, metrics
 

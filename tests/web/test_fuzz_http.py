@@ -20,7 +20,7 @@ from yarl import URL
 from ivr.adapters.web.openapi import SESSION_COOKIE
 from ivr.adapters.web.pages import PAGES
 from ivr.adapters.web.spec import REPORTS
-from tests.web.conftest import ADMIN
+from tests.helpers.web import ADMIN
 
 Client = TestClient[web.Request, web.Application]
 

@@ -9,7 +9,8 @@ from ivr.adapters.web import FixedMetrics, LatencyHistogram, create_app
 from ivr.adapters.web.metrics import AlertCounts, render
 from ivr.ports import LatencySnapshot
 from storage.analytics import SqlReportReader
-from tests.web.conftest import ADMIN, NOW, settings
+from tests.helpers.web import ADMIN, settings
+from tests.web.scenario import NOW
 
 
 def test_a_histogram_counts_cumulatively_with_sum_and_count() -> None:

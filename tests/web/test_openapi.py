@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.web.conftest import ADMIN
+from tests.helpers.web import ADMIN
 
 Client = TestClient[web.Request, web.Application]
 

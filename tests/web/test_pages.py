@@ -6,7 +6,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from ivr.adapters.web import svg
-from tests.web.conftest import ADMIN, MARCH
+from tests.helpers.web import ADMIN, MARCH
 from tests.web.webdriver import metrics
 
 Client = TestClient[web.Request, web.Application]

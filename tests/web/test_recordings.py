@@ -15,8 +15,8 @@ from ivr.core.domain import Comment
 from storage.analytics import SqlReportReader
 from storage.recordings import SqlRecordings
 from storage.repository import SqlSurveyRepository
+from tests.helpers.web import ADMIN, MARCH, VIEWER, settings
 from tests.storage.builders import answer, at, call, leg, start
-from tests.web.conftest import ADMIN, MARCH, VIEWER, settings
 from tests.web.scenario import NOW
 from tests.web.webdriver import metrics
 

@@ -4,7 +4,8 @@ after `ivr-survey web sessions revoke`, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,12 +19,12 @@ from ivr.adapters.web import FixedMetrics, create_app
 from ivr.adapters.web.auth import Authenticator, Principal, revocation_of
 from ivr.adapters.web.revocation_sync import POLL_SECONDS
 from ivr.config.settings import WebConfig
-from ivr.ports import Revocation, RevocationKind
+from ivr.ports import Revocation, RevocationKind, RevocationStore
 from storage.analytics import SqlReportReader
 from storage.database import create_engine, session_factory, upgrade
 from storage.revocations import SqlRevocations
-from tests.test_cli import ivr_survey
-from tests.web.conftest import PASSWORD, PASSWORD_HASH, settings
+from tests.helpers.cli import ivr_survey
+from tests.helpers.web import PASSWORD, PASSWORD_HASH, settings
 from tests.web.scenario import NOW
 
 Client = TestClient[web.Request, web.Application]
@@ -32,7 +33,7 @@ COOKIE = "ivr_survey_session"
 
 @asynccontextmanager
 async def node(
-    sessions: async_sessionmaker[AsyncSession], store: object | None = None
+    sessions: async_sessionmaker[AsyncSession], store: RevocationStore | None = None
 ) -> AsyncIterator[Client]:
     """One service's web app on the shared database, as a browser sees it."""
     app = create_app(
@@ -41,7 +42,7 @@ async def node(
         FixedMetrics(),
         today=NOW.date,
         refresh_rollups=False,
-        revocations=store or SqlRevocations(sessions),  # type: ignore[arg-type]
+        revocations=store or SqlRevocations(sessions),
     )
     async with TestClient(TestServer(app)) as client:
         yield client
@@ -73,11 +74,11 @@ async def log_out(client: Client, cookie: str) -> None:
         assert 303 == reply.status
 
 
-async def eventually(status: Callable[[], object], expected: object) -> object:
+async def eventually(status: Callable[[], Awaitable[int]], expected: int) -> int:
     """The value once it equals `expected`, or the last one after three polls."""
     deadline = asyncio.get_running_loop().time() + 3 * POLL_SECONDS
     while True:
-        value = await status()  # type: ignore[misc]
+        value = await status()
         if value == expected or asyncio.get_running_loop().time() > deadline:
             return value
         await asyncio.sleep(0.1)
@@ -108,7 +109,7 @@ async def test_a_logout_on_one_node_holds_on_the_other(
         cookie = await signed_in(first)
         before = await dashboard_status(second, cookie)
         await log_out(first, cookie)
-        after = await eventually(lambda: dashboard_status(second, cookie), 303)
+        after = await eventually(functools.partial(dashboard_status, second, cookie), 303)
 
     assert (200, 303) == (before, after)
 
@@ -124,7 +125,7 @@ async def test_revoking_a_user_ends_their_sessions_but_not_a_new_one(
         await asyncio.sleep(1.1)  # issue times are whole seconds
         await SqlRevocations(database_sessions).record(revocation_of("manager", datetime.now(UTC)))
         ended = [
-            await eventually(lambda cookie=cookie: dashboard_status(running, cookie), 303)
+            await eventually(functools.partial(dashboard_status, running, cookie), 303)
             for cookie in cookies
         ]
         await asyncio.sleep(1.1)
@@ -176,7 +177,7 @@ async def test_with_the_database_down_old_cookies_are_refused_and_logouts_kept(
         )
         await log_out(during, fresh)
         down.back = True
-        old_when_back = await eventually(lambda: dashboard_status(during, old), 200)
+        old_when_back = await eventually(functools.partial(dashboard_status, during, old), 200)
     async with node(database_sessions) as restarted:
         fresh_after_restart = await dashboard_status(restarted, fresh)
 
@@ -193,7 +194,7 @@ def test_a_cut_off_refuses_what_was_signed_until_it_and_nothing_after() -> None:
         (1000.0, 999.9, Principal("manager", "admin")),
         (1001.0, 1000.5, Principal("manager", "admin")),
     ]:
-        cookie = Authenticator(config, clock=lambda at=signed_at: at).session_cookie(
+        cookie = Authenticator(config, clock=functools.partial(float, signed_at)).session_cookie(
             Principal("manager", "admin")
         )
         checker = Authenticator(config, clock=lambda: 1500.0)
@@ -242,7 +243,7 @@ async def test_the_cli_signs_a_user_out_of_a_running_service(tmp_path: Path) -> 
                 ivr_survey, "web", "sessions", "revoke", "nobody", cwd=tmp_path, env=environment
             )
             statuses = (
-                await eventually(lambda: dashboard_status(running, manager), 303),
+                await eventually(functools.partial(dashboard_status, running, manager), 303),
                 await dashboard_status(running, wall),
             )
     finally:

@@ -13,7 +13,7 @@ from ivr.adapters.web.auth import Authenticator, Principal, hash_password
 from ivr.adapters.web.login_limits import LoginLimiter
 from ivr.config.settings import WebConfig
 from storage.analytics import SqlReportReader
-from tests.web.conftest import ADMIN_TOKEN, PASSWORD, PASSWORD_HASH, app_for
+from tests.helpers.web import ADMIN_TOKEN, PASSWORD, PASSWORD_HASH, app_for
 
 Client = TestClient[web.Request, web.Application]
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from ivr.adapters.web.spec import REPORTS
-from tests.web.conftest import ADMIN
+from tests.helpers.web import ADMIN
 
 Client = TestClient[web.Request, web.Application]
 
@@ -91,7 +91,7 @@ async def test_an_unknown_api_path_is_a_json_404(client: Client) -> None:
 
 
 _NAMES = sorted({param.name for endpoint in REPORTS for param in endpoint.params} | {"x", "ñ"})
-_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=30)
+_TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=30)
 _VALUES = st.one_of(
     _TEXT,
     st.integers(min_value=-(10**12), max_value=10**12).map(str),
