@@ -636,7 +636,7 @@ async def test_half_open_ami_connection_is_noticed_by_the_keepalive(
 
 async def test_service_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     """Start-up stops with the command to run, instead of failing later mid-call."""
-    from storage.database import DatabaseNotMigrated  # noqa: PLC0415
+    from storage.database import DatabaseNotMigrated  # noqa: PLC0415 - named where the test expects it
 
     config = service_config(5038, f"sqlite+aiosqlite:///{tmp_path}/empty.db")
     with pytest.raises(DatabaseNotMigrated, match="ivr-survey db upgrade"):

@@ -215,7 +215,7 @@ def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
     try:
         yield where
     finally:
-        subprocess.run(["/bin/umount", "-l", str(where)], check=False)  # noqa: S603
+        subprocess.run(["/bin/umount", "-l", str(where)], check=False)  # noqa: S603 - a fixed umount of the test's own mount point
 
 
 def fill(disk: Path) -> Path:

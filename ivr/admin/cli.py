@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.debug)
     if args.command == "prompts":
         # Building sounds needs no configuration: a broken one must not block it.
-        from ivr.admin.prompts import build_prompts, parse_list  # noqa: PLC0415
+        from ivr.admin.prompts import build_prompts, parse_list  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
 
         return build_prompts(
             parse_list(args.lang), args.out, parse_list(args.formats), force=args.force
@@ -274,14 +274,14 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         print(f"database {redact_url(config.database.url)} is at revision {revision}")
         return EXIT_OK
     if args.command == "web" and args.web_command == "sessions":
-        from ivr.admin.sessions_cli import revoke_sessions  # noqa: PLC0415
+        from ivr.admin.sessions_cli import revoke_sessions  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
 
         return await revoke_sessions(config, None if args.all else args.user)
     if args.command == "web":
         return _login_link(config, args.user, args.minutes)
     if args.command == "check":
-        from ivr.admin.check import run_check  # noqa: PLC0415
-        from ivr.admin.prompts import parse_list  # noqa: PLC0415
+        from ivr.admin.check import run_check  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
+        from ivr.admin.prompts import parse_list  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
 
         sounds_dir = config.survey.sounds_dir
         return await run_check(
@@ -297,20 +297,20 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "report":
         return await _report(config, args.since, args.until)
     if args.command == "optout":
-        from ivr.admin.privacy_cli import optout  # noqa: PLC0415
+        from ivr.admin.privacy_cli import optout  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
 
         return await optout(config, args.optout_command, getattr(args, "number", None))
     if args.command == "purge":
-        from ivr.admin.privacy_cli import purge_command  # noqa: PLC0415
+        from ivr.admin.privacy_cli import purge_command  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
 
         return await purge_command(config, args.days)
     raise AssertionError(f"unhandled command {args.command}")
 
 
 async def _run(config: Config, args: argparse.Namespace) -> int:
-    from ivr.config.settings import empty_secrets, placeholder_secrets  # noqa: PLC0415
+    from ivr.config.settings import empty_secrets, placeholder_secrets  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
     from ivr.runtime.lifecycle import Lifecycle  # noqa: PLC0415 - keeps `export`/`report` light
-    from ivr.runtime.service import Service  # noqa: PLC0415
+    from ivr.runtime.service import Service  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
 
     if problems := empty_secrets(config) + placeholder_secrets(config):
         print("ivr-survey: cannot run:", file=sys.stderr)

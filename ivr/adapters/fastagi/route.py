@@ -71,6 +71,17 @@ class NpsRoute:
         request = channel.request
         # Read once: a reload (SIGHUP) during this call does not change its survey.
         planner = self._planner()
+        call = await self._identify(channel)
+        if call is None:
+            return
+        screened = await self._screening.screen(call, request.channel, request.uniqueid)
+        if screened is not None:
+            await self._survey(channel, screened, planner)
+
+    async def _identify(self, channel: AgiChannel) -> CallRecord | None:
+        """The call this request is for: AMI's, or (marked partial) the channel's
+        own, unless it names no Linkedid or one AMI should have seen and did not."""
+        request = channel.request
         linkedid = request.linkedid_argument or await self._read_linkedid(channel)
         if linkedid is None:
             log.error(
@@ -78,7 +89,7 @@ class NpsRoute:
                 "no survey",
                 request.channel,
             )
-            return
+            return None
         call = self._calls(linkedid)
         if call is None and self._refuse_unknown(linkedid):
             log.warning(
@@ -87,7 +98,7 @@ class NpsRoute:
                 linkedid,
                 request.channel,
             )
-            return
+            return None
         if call is None:
             call = await self._call_from_channel(channel, linkedid)
             log.info(
@@ -97,10 +108,11 @@ class NpsRoute:
                 call.queue,
                 call.last_agent.name if call.last_agent else None,
             )
-        screened = await self._screening.screen(call, request.channel, request.uniqueid)
-        if screened is None:
-            return
-        call = screened
+        return call
+
+    async def _survey(self, channel: AgiChannel, call: CallRecord, planner: SurveyPlanner) -> None:
+        request = channel.request
+        linkedid = call.linkedid
         given = options(request.arguments)
         unknown = sorted(set(given) - KNOWN_OPTIONS)
         if unknown:
