@@ -177,6 +177,30 @@ def _record(plan: CallPlan, *, pbx: str, linkedid: str, at: datetime) -> CallRec
             ended_at=started + plan.hold_seconds,
         )
     answered = started + plan.hold_seconds
+    legs = _agent_legs(plan, linkedid=linkedid, answered=answered)
+    from_queue = [leg for leg in legs if leg.queue is not None][-1]
+    talk = sum(leg.talk_seconds or 0 for leg in legs)
+    return CallRecord(
+        pbx=pbx,
+        linkedid=linkedid,
+        caller_uniqueid=linkedid,
+        caller_channel=f"PJSIP/customer-{linkedid}",
+        caller_number=caller[0],
+        caller_name=caller[1],
+        queue=from_queue.queue,
+        agents=tuple(legs),
+        hold_seconds=from_queue.hold_seconds,
+        talk_seconds=talk,
+        ended_by=_ender(plan),
+        transferred=plan.flow in TRANSFER_FLOWS,
+        started_at=started,
+        answered_at=answered,
+        ended_at=answered + talk,
+    )
+
+
+def _agent_legs(plan: CallPlan, *, linkedid: str, answered: float) -> list[AgentLeg]:
+    """The agents who talked: one, or two after a transfer (to a queue or direct)."""
     first = AgentLeg(
         name=plan.agents[0].name,
         interface=plan.agents[0].interface,
@@ -204,25 +228,7 @@ def _record(plan: CallPlan, *, pbx: str, linkedid: str, at: datetime) -> CallRec
                 ended_by=HangupSide.AGENT,
             )
         )
-    from_queue = [leg for leg in legs if leg.queue is not None][-1]
-    talk = sum(leg.talk_seconds or 0 for leg in legs)
-    return CallRecord(
-        pbx=pbx,
-        linkedid=linkedid,
-        caller_uniqueid=linkedid,
-        caller_channel=f"PJSIP/customer-{linkedid}",
-        caller_number=caller[0],
-        caller_name=caller[1],
-        queue=from_queue.queue,
-        agents=tuple(legs),
-        hold_seconds=from_queue.hold_seconds,
-        talk_seconds=talk,
-        ended_by=_ender(plan),
-        transferred=plan.flow in TRANSFER_FLOWS,
-        started_at=started,
-        answered_at=answered,
-        ended_at=answered + talk,
-    )
+    return legs
 
 
 def _ender(plan: CallPlan) -> HangupSide:
