@@ -315,6 +315,23 @@ def find_tools() -> Tools | str:
     return Tools(espeak_ng, sox, formats)
 
 
+def _chosen(
+    catalog: Catalog, languages: Sequence[str] | None, formats: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]] | str:
+    """The languages and formats asked for (wav first: the others are converted
+    from it), or what is wrong with the request."""
+    chosen = tuple(languages) if languages else tuple(catalog.languages)
+    unknown = [code for code in chosen if code not in catalog.languages]
+    if unknown:
+        known = ", ".join(catalog.languages)
+        return f"unknown language {', '.join(unknown)} (known: {known})"
+    wanted = tuple(dict.fromkeys(formats)) or ("wav",)
+    bad = [f for f in wanted if f not in FORMATS]
+    if bad:
+        return f"unknown format {', '.join(bad)} (known: wav, ulaw, gsm)"
+    return chosen, ("wav", *(f for f in wanted if f != "wav"))
+
+
 def build_prompts(
     languages: Sequence[str] | None,
     out_dir: Path,
@@ -340,19 +357,11 @@ def build_prompts(
         for problem in error.problems:
             print(f"ivr-survey: {problem}", file=err)
         return 1
-    chosen = tuple(languages) if languages else tuple(catalog.languages)
-    unknown = [code for code in chosen if code not in catalog.languages]
-    if unknown:
-        known = ", ".join(catalog.languages)
-        print(f"ivr-survey: unknown language {', '.join(unknown)} (known: {known})", file=err)
+    choice = _chosen(catalog, languages, formats)
+    if isinstance(choice, str):
+        print(f"ivr-survey: {choice}", file=err)
         return 2
-    wanted = tuple(dict.fromkeys(formats)) or ("wav",)
-    bad = [f for f in wanted if f not in FORMATS]
-    if bad:
-        print(f"ivr-survey: unknown format {', '.join(bad)} (known: wav, ulaw, gsm)", file=err)
-        return 2
-    if wanted[0] != "wav":
-        wanted = ("wav", *(f for f in wanted if f != "wav"))
+    chosen, wanted = choice
     found = tools if tools is not None else find_tools()
     if isinstance(found, str):
         print(f"ivr-survey: {found}", file=err)
