@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ivr.sim.agi import AgiLine, AgiSession, Prompts, connect
+from ivr.sim.capture_catalogue import FIRST_QUEUE
 from ivr.sim.clock import CallClock
 from ivr.sim.keypad import Keypad
 from ivr.sim.plan import CallPlan
 from ivr.sim.state import SNAPSHOT_FIELDS, ChannelState, PbxState, read_variable, substitute
-from ivr.sim.templates import (
+from ivr.sim.template_event import (
     AGENT_EXTEN,
     AGENT_IFACE,
     AGENT_NAME,
@@ -34,15 +35,14 @@ from ivr.sim.templates import (
     CALLER_NAME,
     CALLER_NUM,
     CHAN,
-    FIRST_QUEUE,
     QUEUE,
     STEM,
     UID,
-    FlowTemplate,
     TemplateEvent,
     TimedEvent,
     Token,
 )
+from ivr.sim.templates import FlowTemplate
 
 Header = tuple[str, str]
 _NOOP_VARIABLES = (

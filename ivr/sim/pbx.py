@@ -31,6 +31,11 @@ SHUTDOWN_WAIT = 16.2
 """Seconds Asterisk waited for a FastAGI socket left open before restarting (fact 47)."""
 
 
+def _grace_for(time_scale: float) -> float:
+    """Asterisk's wait for open FastAGI sockets, compressed like the call but never below 0.5 s."""
+    return max(0.5, SHUTDOWN_WAIT * time_scale)
+
+
 class SimulatedPbx:
     """One simulated Asterisk. Start it, point the service at `ami_port`, place calls.
 
@@ -85,20 +90,14 @@ class SimulatedPbx:
             agi_session_limit=agi_session_limit,
             agi_source=agi_source,
         )
-        self._uptime_base = uptime
-        self._boot = time.monotonic()
-        self._restart_grace = (
-            max(0.5, SHUTDOWN_WAIT * time_scale) if restart_grace is None else restart_grace
-        )
+        self._count_from_boot(uptime)
+        self._restart_grace = _grace_for(time_scale) if restart_grace is None else restart_grace
         self._restart_downtime = restart_downtime
         self._templates = templates if templates is not None else TemplateLibrary()
         self.rng = random.Random(seed)
         self.state = PbxState(login_time=int(clock()))
-        for queue, members in queues.items():
-            self.state.add_queue(queue, [(m.name, m.interface) for m in members])
         self._configured = {q: tuple(m) for q, m in queues.items()}
-        self._uniqueids = 0
-        self._channel_numbers: dict[str, int] = {}
+        self._load_configured_queues()
         self._ami = AmiServer(
             self, chunk_size=ami_chunk_size, login_failure_delay=login_failure_delay
         )
@@ -111,6 +110,18 @@ class SimulatedPbx:
         """(username, accepted, at) for every Login; `at` is `time.monotonic()`."""
         self.actions_received: list[dict[str, str]] = []
         """Every AMI action any client sent, headers as sent."""
+
+    def _count_from_boot(self, uptime: int) -> None:
+        """Uniqueids, channel numbers and uptime restart with Asterisk, as the real ones do."""
+        self._uniqueids = 0
+        self._channel_numbers: dict[str, int] = {}
+        self._uptime_base = uptime
+        self._boot = time.monotonic()
+
+    def _load_configured_queues(self) -> None:
+        """The members queues.conf lists, known before any call, as after a reload."""
+        for queue, members in self._configured.items():
+            self.state.add_queue(queue, [(m.name, m.interface) for m in members])
 
     def __repr__(self) -> str:
         return f"<SimulatedPbx {self.name} ami={self.host}:{self.ami_port}>"
@@ -290,13 +301,9 @@ class SimulatedPbx:
         )
         await self._ami.close_sessions(graceful=True)
         await self._ami.stop_listening()
-        self._uniqueids = 0
-        self._channel_numbers.clear()
-        self._uptime_base = 1
-        self._boot = time.monotonic()
+        self._count_from_boot(1)
         self.state.reset(login_time=int(self._clock()))
-        for queue, members in self._configured.items():
-            self.state.add_queue(queue, [(m.name, m.interface) for m in members])
+        self._load_configured_queues()
         await asyncio.sleep(self._restart_downtime)
         self.ami_port = await self._ami.listen(self.host, self.ami_port)
         self._restarting = False

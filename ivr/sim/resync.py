@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ivr.sim.state import STATUS_NOT_INUSE, ChannelState, PbxState, read_variable
+from ivr.sim.state import (
+    STATUS_NOT_INUSE,
+    ChannelState,
+    MemberState,
+    PbxState,
+    QueueState,
+    read_variable,
+)
 
 Header = tuple[str, str]
 Message = list[Header]
@@ -41,70 +48,84 @@ def queue_status(
     for name, known in state.queues.items():
         if queue and name != queue:
             continue
-        items.append(
+        items.append(_queue_params(name, known, action_id))
+        items.extend(
+            _queue_member(name, entry, action_id)
+            for entry in known.members.values()
+            if not member or member in (entry.name, entry.interface)
+        )
+        items.extend(_queue_entries(state, name, known, action_id))
+    return [*items, _complete("QueueStatusComplete", action_id, len(items))]
+
+
+def _queue_params(name: str, known: QueueState, action_id: str | None) -> Message:
+    return [
+        ("Event", "QueueParams"),
+        ("Queue", name),
+        ("Max", "0"),
+        ("Strategy", "ringall"),
+        ("Calls", str(len(known.waiting))),
+        ("Holdtime", str(known.holdtime)),
+        ("TalkTime", str(known.talktime)),
+        ("Completed", str(known.completed)),
+        ("Abandoned", str(known.abandoned)),
+        ("ServiceLevel", "0"),
+        ("ServicelevelPerf", "0.0"),
+        ("ServicelevelPerf2", "0.0"),
+        ("Weight", "0"),
+        *_id(action_id),
+    ]
+
+
+def _queue_member(name: str, entry: MemberState, action_id: str | None) -> Message:
+    return [
+        ("Event", "QueueMember"),
+        ("Queue", name),
+        ("Name", entry.name),
+        ("Location", entry.interface),
+        ("StateInterface", entry.interface),
+        ("Membership", "static"),
+        ("Penalty", "0"),
+        ("CallsTaken", str(entry.calls_taken)),
+        ("LastCall", str(entry.last_call)),
+        ("LastPause", "0"),
+        ("LoginTime", str(entry.login_time)),
+        ("InCall", str(entry.in_call)),
+        ("Status", str(entry.status)),
+        ("Paused", "0"),
+        ("PausedReason", ""),
+        ("Wrapuptime", "0"),
+        *_id(action_id),
+    ]
+
+
+def _queue_entries(
+    state: PbxState, name: str, known: QueueState, action_id: str | None
+) -> list[Message]:
+    """The callers still waiting, in queue order; a channel gone meanwhile is skipped."""
+    entries: list[Message] = []
+    for position, (channel_name, (joined, clock)) in enumerate(known.waiting.items(), 1):
+        channel = state.channel(channel_name)
+        if channel is None:
+            continue
+        snapshot = channel.snapshot
+        entries.append(
             [
-                ("Event", "QueueParams"),
+                ("Event", "QueueEntry"),
                 ("Queue", name),
-                ("Max", "0"),
-                ("Strategy", "ringall"),
-                ("Calls", str(len(known.waiting))),
-                ("Holdtime", str(known.holdtime)),
-                ("TalkTime", str(known.talktime)),
-                ("Completed", str(known.completed)),
-                ("Abandoned", str(known.abandoned)),
-                ("ServiceLevel", "0"),
-                ("ServicelevelPerf", "0.0"),
-                ("ServicelevelPerf2", "0.0"),
-                ("Weight", "0"),
+                ("Position", str(position)),
+                ("Channel", channel_name),
+                ("Uniqueid", channel.uniqueid),
+                ("CallerIDNum", snapshot.get("CallerIDNum", "")),
+                ("CallerIDName", snapshot.get("CallerIDName", "")),
+                ("ConnectedLineNum", snapshot.get("ConnectedLineNum", "")),
+                ("ConnectedLineName", snapshot.get("ConnectedLineName", "")),
+                ("Wait", str(int(max(0.0, clock.now() - joined)))),
+                ("Priority", "0"),
                 *_id(action_id),
             ]
         )
-        for entry in known.members.values():
-            if member and member not in (entry.name, entry.interface):
-                continue
-            items.append(
-                [
-                    ("Event", "QueueMember"),
-                    ("Queue", name),
-                    ("Name", entry.name),
-                    ("Location", entry.interface),
-                    ("StateInterface", entry.interface),
-                    ("Membership", "static"),
-                    ("Penalty", "0"),
-                    ("CallsTaken", str(entry.calls_taken)),
-                    ("LastCall", str(entry.last_call)),
-                    ("LastPause", "0"),
-                    ("LoginTime", str(entry.login_time)),
-                    ("InCall", str(entry.in_call)),
-                    ("Status", str(entry.status)),
-                    ("Paused", "0"),
-                    ("PausedReason", ""),
-                    ("Wrapuptime", "0"),
-                    *_id(action_id),
-                ]
-            )
-        for position, (channel_name, (joined, clock)) in enumerate(known.waiting.items(), 1):
-            channel = state.channel(channel_name)
-            if channel is None:
-                continue
-            snapshot = channel.snapshot
-            items.append(
-                [
-                    ("Event", "QueueEntry"),
-                    ("Queue", name),
-                    ("Position", str(position)),
-                    ("Channel", channel_name),
-                    ("Uniqueid", channel.uniqueid),
-                    ("CallerIDNum", snapshot.get("CallerIDNum", "")),
-                    ("CallerIDName", snapshot.get("CallerIDName", "")),
-                    ("ConnectedLineNum", snapshot.get("ConnectedLineNum", "")),
-                    ("ConnectedLineName", snapshot.get("ConnectedLineName", "")),
-                    ("Wait", str(int(max(0.0, clock.now() - joined)))),
-                    ("Priority", "0"),
-                    *_id(action_id),
-                ]
-            )
-    return [*items, _complete("QueueStatusComplete", action_id, len(items))]
+    return entries
 
 
 def queue_summary(state: PbxState, action_id: str | None, queue: str = "") -> list[Message]:

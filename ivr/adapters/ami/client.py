@@ -13,8 +13,8 @@ timeout, and async callbacks run unordered with their exceptions lost. Here:
   declared dead and dropped (half-open TCP is otherwise never noticed);
 - every action has a timeout;
 - events go, in arrival order, onto one queue consumed by ONE task;
-- bytes are decoded incrementally, so a UTF-8 character split across two
-  TCP reads (a Persian or Russian caller name) is kept whole.
+- bytes are framed before they are decoded, so a UTF-8 character split
+  across two TCP reads (a Persian or Russian caller name) is kept whole.
 After each login, calls in progress are resynced with QueueStatus and
 CoreShowChannels, because AMI never replays events missed while down.
 """
@@ -22,7 +22,6 @@ CoreShowChannels, because AMI never replays events missed while down.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import logging
 import random
@@ -35,6 +34,7 @@ from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from ivr.adapters.ami.framing import MAX_MESSAGE_BYTES, is_runaway, split_messages, take_banner
 from ivr.config.values import AmiConfig
 from ivr.core.domain import AmiEvent
 
@@ -43,9 +43,8 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[AmiEvent], None]
 
 EOL = "\r\n"
-BANNER_PREFIX = "Asterisk Call Manager/"
-# Far above any real AMI message (a Status with all variables is a few KiB).
-MAX_MESSAGE_CHARS = 1 << 20
+# The name tests and fuzzers patch to try the limit small; it counts bytes.
+MAX_MESSAGE_CHARS = MAX_MESSAGE_BYTES
 # ActionIDs of lists given up on (timed out, too long), remembered so their
 # late items are dropped instead of collected or taken for live events.
 MAX_ABANDONED_LISTS = 64
@@ -68,11 +67,12 @@ class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
 
     The parent decodes each TCP chunk on its own with errors='ignore', so the
     two halves of a `Ñ` split across reads are both dropped, and it skips any
-    message it cannot parse without a word. Here an incremental decoder feeds
-    only whole characters (invalid bytes become U+FFFD, visible in the stored
-    name rather than gone), an unparseable message is logged, and a message
-    that never ends is refused instead of growing memory. panoramisk's
-    `Message` parser and its routing of responses to actions are kept.
+    message it cannot parse without a word. Here bytes are framed first
+    (ivr.adapters.ami.framing) and only whole messages are decoded (invalid
+    bytes become U+FFFD, visible in the stored name rather than gone), an
+    unparseable message is logged, and a message that never ends is refused
+    instead of growing memory. panoramisk's `Message` parser and its routing
+    of responses to actions are kept.
     """
 
     max_list_items = 50_000
@@ -80,8 +80,7 @@ class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.encoding = "utf-8"
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
+        self._buffer = b""
         self._abandoned: dict[str, None] = {}
         self.dropped_list_items = 0
 
@@ -114,51 +113,47 @@ class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
         super().handle_message(message)
 
     def data_received(self, data: bytes) -> None:
-        # Only the new text (and the 3 characters before it) can complete a
-        # message end, so a long message in small reads is not rescanned.
+        # Only the new bytes (and the 3 before them) can complete a message
+        # end, so a long message in small reads is not rescanned.
         scan_from = max(0, len(self._buffer) - 3)
-        self._buffer += self._decoder.decode(data)
-        if getattr(self, "version", None) is None and self._buffer.startswith(BANNER_PREFIX):
-            banner, separator, rest = self._buffer.partition(EOL)
-            if separator:
-                self.version = banner.removeprefix(BANNER_PREFIX).strip()
-                self._buffer = rest
-                scan_from = 0
-        complete: list[str] = []
-        if self._buffer.find(EOL + EOL, scan_from) >= 0:
-            *complete, self._buffer = self._buffer.split(EOL + EOL)
+        self._buffer += data
+        if getattr(self, "version", None) is None:
+            version, rest = take_banner(self._buffer)
+            if version is not None:
+                self.version, self._buffer, scan_from = version, rest, 0
+        complete, self._buffer = split_messages(self._buffer, scan_from)
         for raw in complete:
-            # Only line breaks are trimmed: a last header with an empty value
-            # (`Extra: `) needs its space to stay a header.
-            text = raw.strip("\r\n")
-            if not text:
-                continue
-            if text.startswith("Event: ") and self._deliver_event(text):
-                continue
-            message = Message.from_line(text)
-            if message is None:
-                log.warning(
-                    "AMI: ignored a message with neither Event nor Response: %r", text[:200]
-                )
-                continue
             try:
-                self.handle_message(message)
-            except Exception as error:
-                # panoramisk assumes well-formed headers (a repeated ActionID
-                # or Event makes a list it cannot hash or lowercase).
-                log.warning(
-                    "AMI: ignored a malformed message (%s: %s): %r",
-                    type(error).__name__,
-                    error,
-                    text[:200],
-                )
-        if len(self._buffer) > MAX_MESSAGE_CHARS:
+                text = raw.decode()  # the strict decoder is the faster one
+            except UnicodeDecodeError:
+                text = raw.decode("utf-8", "replace")
+            if not (text.startswith("Event: ") and self._deliver_event(text)):
+                self._receive(text)
+        if is_runaway(self._buffer, MAX_MESSAGE_CHARS):
             log.error(
-                "AMI: a message grew past %d characters without ending; dropping the connection",
+                "AMI: a message grew past %d bytes without ending; dropping the connection",
                 MAX_MESSAGE_CHARS,
             )
-            self._buffer = ""
+            self._buffer = b""
             self.transport.close()
+
+    def _receive(self, text: str) -> None:
+        """panoramisk's parsing and routing, logging instead of raising on what it cannot parse."""
+        message = Message.from_line(text)
+        if message is None:
+            log.warning("AMI: ignored a message with neither Event nor Response: %r", text[:200])
+            return
+        try:
+            self.handle_message(message)
+        except Exception as error:
+            # panoramisk assumes well-formed headers (a repeated ActionID
+            # or Event makes a list it cannot hash or lowercase).
+            log.warning(
+                "AMI: ignored a malformed message (%s: %s): %r",
+                type(error).__name__,
+                error,
+                text[:200],
+            )
 
     def _deliver_event(self, text: str) -> bool:
         """Hand an unsolicited event straight to the factory, as plain headers.
