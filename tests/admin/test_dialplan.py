@@ -50,7 +50,7 @@ TRACKER_EVENTS = frozenset(
         "QueueMemberRemoved",
     }
 )
-"""Events the tracker (ivr/core/calls.py and its call_*.py modules) reads by name; the account's filters must never drop one."""
+"""Events the tracker (ivr/core/call*.py) reads by name; the filters must never drop one."""
 
 
 @pytest.fixture(scope="module")
