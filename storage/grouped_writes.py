@@ -37,6 +37,7 @@ from storage.write_requests import (
     SaveComment,
     Write,
 )
+from storage.write_statements import WriteStatements
 
 _SurveyWrite = TypeVar("_SurveyWrite", SaveAnswer, SaveComment, FinishSurvey)
 
@@ -178,7 +179,7 @@ def _rows(
 
 async def _merge_calls(
     connection: AsyncConnection,
-    sql: upserts.WriteStatements,
+    sql: WriteStatements,
     saves: Sequence[tuple[CallRecord, str | None]],
 ) -> dict[tuple[str, str], int]:
     """Upsert every call of a group and merge their agent chains; their ids by (pbx, linkedid)."""
@@ -215,7 +216,7 @@ async def _merge_calls(
 
 async def _open_surveys(
     connection: AsyncConnection,
-    sql: upserts.WriteStatements,
+    sql: WriteStatements,
     begins: Sequence[tuple[int, BeginSurvey]],
     call_ids: dict[tuple[str, str], int],
     *,
@@ -248,7 +249,7 @@ async def _open_surveys(
 
 
 async def _finish_surveys(
-    connection: AsyncConnection, sql: upserts.WriteStatements, statuses: list[dict[str, Any]]
+    connection: AsyncConnection, sql: WriteStatements, statuses: list[dict[str, Any]]
 ) -> None:
     """Record where each survey stopped; an unknown id is a bug and raises.
 

@@ -20,17 +20,19 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ivr.core.domain import HangupSide, SurveyStatus
 from ivr.core.nps import MAX_SCORE, MIN_SCORE, Category, NpsSummary, classify
 from storage.database import database_errors
 from storage.extras import survey_extras
 from storage.models import Call, CallAgent, Survey, SurveyAnswer
+from storage.scores import (
+    QUESTIONS,
+    join_score_answers,
+    score_answers,
+)
 
-AGENT_QUESTION = "agent"
-COMPANY_QUESTION = "company"
-QUESTIONS = (AGENT_QUESTION, COMPANY_QUESTION)
 AGENT_CHAIN_SEPARATOR = " > "
 
 # A spreadsheet runs a cell beginning with one of these as a formula (OWASP's
@@ -130,6 +132,40 @@ def _period(since: datetime | None, until: datetime | None) -> list[sa.ColumnEle
     return conditions
 
 
+def _export_statement(period: list[sa.ColumnElement[bool]]) -> sa.Select[Any]:
+    """Each survey of the period with its call and its two answers, oldest first."""
+    scores = score_answers()
+    columns = sa.select(
+        Call.id.label("call_id"),
+        Survey.id.label("survey_id"),
+        Call.pbx,
+        Call.linkedid,
+        Call.caller_number,
+        Call.caller_name,
+        Call.queue,
+        Call.agent_name,
+        Call.agent_interface,
+        Call.hold_seconds,
+        Call.talk_seconds,
+        Call.ended_by,
+        Call.partial,
+        Call.transferred,
+        Survey.opted_in,
+        Survey.initiated_by,
+        Survey.status,
+        Survey.started_at,
+        Survey.finished_at,
+        scores.agent.value.label("agent_score"),
+        scores.agent.attempts.label("agent_attempts"),
+        scores.company.value.label("company_score"),
+        scores.company.attempts.label("company_attempts"),
+    )
+    joined = join_score_answers(
+        columns.select_from(Survey).join(Call, Call.id == Survey.call_id), scores
+    )
+    return joined.where(*period).order_by(Survey.started_at, Survey.id)
+
+
 async def export_rows(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -138,50 +174,7 @@ async def export_rows(
 ) -> list[ExportRow]:
     """One row per survey started in [since, until), oldest first."""
     period = _period(since, until)
-    agent_answer = aliased(SurveyAnswer, name="agent_answer")
-    company_answer = aliased(SurveyAnswer, name="company_answer")
-    statement = (
-        sa.select(
-            Call.id.label("call_id"),
-            Survey.id.label("survey_id"),
-            Call.pbx,
-            Call.linkedid,
-            Call.caller_number,
-            Call.caller_name,
-            Call.queue,
-            Call.agent_name,
-            Call.agent_interface,
-            Call.hold_seconds,
-            Call.talk_seconds,
-            Call.ended_by,
-            Call.partial,
-            Call.transferred,
-            Survey.opted_in,
-            Survey.initiated_by,
-            Survey.status,
-            Survey.started_at,
-            Survey.finished_at,
-            agent_answer.value.label("agent_score"),
-            agent_answer.attempts.label("agent_attempts"),
-            company_answer.value.label("company_score"),
-            company_answer.attempts.label("company_attempts"),
-        )
-        .select_from(Survey)
-        .join(Call, Call.id == Survey.call_id)
-        .outerjoin(
-            agent_answer,
-            sa.and_(agent_answer.survey_id == Survey.id, agent_answer.question == AGENT_QUESTION),
-        )
-        .outerjoin(
-            company_answer,
-            sa.and_(
-                company_answer.survey_id == Survey.id,
-                company_answer.question == COMPANY_QUESTION,
-            ),
-        )
-        .where(*period)
-        .order_by(Survey.started_at, Survey.id)
-    )
+    statement = _export_statement(period)
     chains = (
         sa.select(CallAgent.call_id, CallAgent.name)
         .where(CallAgent.call_id.in_(sa.select(Survey.call_id).where(*period)))

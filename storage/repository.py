@@ -1,35 +1,19 @@
-"""The SQL implementation of `ivr.ports.SurveyRepository`.
+"""Reads of stored calls and surveys, for the demo, the end-to-end tests and the API.
 
-Every write is one short transaction that starts with an INSERT ... ON CONFLICT
-on the call (or answer) row (the statements are in `storage.upserts`, shared
-with the group-commit writer of `storage.writer`). That first statement takes the row's lock on
-PostgreSQL and the write lock on SQLite, so two coroutines working on the same
-call (the AMI consumer saving the call while the AGI route opens its survey)
-are serialized by the database, not by code in this process, and the service
-stays correct with several workers or several PBXs writing at once.
+What a caller's call and survey look like once stored, rebuilt as the domain
+records the rest of the code works with. Writing is the group-commit writer's
+job (`storage.writer`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.core.domain import (
-    AgentLeg,
-    Answer,
-    CallRecord,
-    Comment,
-    HangupSide,
-    SurveyStart,
-    SurveyStatus,
-)
-from storage import upserts
+from ivr.core.domain import AgentLeg, Answer, CallRecord, Comment, HangupSide, SurveyStatus
 from storage.database import database_errors
 from storage.models import Call, CallAgent, Survey, SurveyAnswer, SurveyComment
 
@@ -56,82 +40,14 @@ def to_epoch(moment: datetime | None) -> float | None:
 
 
 class SqlSurveyRepository:
-    """`SurveyRepository` on SQLAlchemy async; returns domain objects only."""
+    """The stored calls and surveys as domain objects, read-only.
+
+    Rows are written only by `storage.writer.GroupCommitWriter`: one write path
+    means one set of merge rules, batching and outage handling to trust.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        bind = sessions.kw.get("bind")
-        self._single_writer = bind is not None and bind.dialect.name == "sqlite"
-        self._write_lock = asyncio.Lock()
-
-    @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction; on SQLite, one at a time in arrival order.
-
-        SQLite has a single writer anyway. Left to collide, concurrent writers
-        wait in SQLite's busy handler, which sleeps in growing steps of up to
-        100 ms: measured at 50 simultaneous surveys, callers waited up to 4 s
-        for the first prompt (bench/agi_concurrency.py). Queued here, each
-        write takes its few milliseconds in turn. PostgreSQL needs no queue.
-        """
-        if not self._single_writer:
-            async with self._sessions.begin() as session:
-                yield session
-            return
-        async with self._write_lock, self._sessions.begin() as session:
-            yield session
-
-    async def save_call(self, call: CallRecord) -> None:
-        """Insert or merge the call; see `storage.upserts.merge_call` for the rules."""
-        async with database_errors(f"save call {call.linkedid}"), self._writing() as session:
-            await upserts.merge_call(session, call)
-
-    async def begin_survey(self, call: CallRecord, start: SurveyStart) -> int | None:
-        """Merge the call and open its survey in one transaction.
-
-        Of two concurrent requests for one call exactly one gets an id; the
-        other waits for the first to commit and then gets None.
-        """
-        upserts.check_start(call, start)
-        async with (
-            database_errors(f"begin the survey of call {call.linkedid}"),
-            self._writing() as session,
-        ):
-            return await upserts.begin_survey(session, call, start)
-
-    async def save_answer(self, survey_id: int, answer: Answer) -> None:
-        """Upsert one question's outcome in its own transaction."""
-        async with (
-            database_errors(f"save the {answer.question!r} answer of survey {survey_id}"),
-            self._writing() as session,
-        ):
-            await upserts.save_answers(session, [upserts.answer_row(survey_id, answer)])
-
-    async def finish_survey(
-        self, survey_id: int, status: SurveyStatus, finished_at: datetime
-    ) -> None:
-        """Record where the survey stopped; an unknown id is a bug and raises."""
-        async with (
-            database_errors(f"finish survey {survey_id}"),
-            self._writing() as session,
-        ):
-            await upserts.finish_survey(session, survey_id, status, finished_at)
-
-    async def record_decision(self, call: CallRecord, decision: str) -> None:
-        """See `upserts.record_decision`."""
-        async with (
-            database_errors(f"record the policy decision of call {call.linkedid}"),
-            self._writing() as session,
-        ):
-            await upserts.record_decision(session, call, decision)
-
-    async def save_comment(self, survey_id: int, comment: Comment) -> None:
-        """Store the survey's recorded comment; a second one for a survey is ignored."""
-        async with (
-            database_errors(f"save the comment of survey {survey_id}"),
-            self._writing() as session,
-        ):
-            await upserts.save_comment(session, survey_id, comment)
 
     async def get_call(self, pbx: str, linkedid: str) -> CallRecord | None:
         """The stored call as a domain record, or None when it was never saved."""

@@ -163,7 +163,12 @@ def is_unreachable(error: BaseException) -> bool:
 
 
 class GroupCommitWriter:
-    """`ivr.ports.SurveyRepository` that batches writes and spools them in outages."""
+    """`ivr.ports.SurveyRepository` that batches writes and spools them in outages.
+
+    The only code that writes survey rows. `observe` hears each committed
+    batch's duration (the metrics); `refused` hears each write the database
+    refused, after it is logged, for a caller that must know (the tests' writes).
+    """
 
     def __init__(
         self,
@@ -177,6 +182,7 @@ class GroupCommitWriter:
         probe_min: float = PROBE_MIN_SECONDS,
         probe_max: float = PROBE_MAX_SECONDS,
         observe: Callable[[float], None] | None = None,
+        refused: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._engine = engine
         self._spool = spool
@@ -192,6 +198,7 @@ class GroupCommitWriter:
         self._probe_min = probe_min
         self._probe_max = probe_max
         self._observe = observe
+        self._refused = refused
         self._queue: collections.deque[Request] = collections.deque()
         # Survey starts are the only writes a caller waits on (the first
         # question waits for the survey row), so each batch takes them first.
@@ -493,6 +500,8 @@ class GroupCommitWriter:
             _describe(write),
             describe_error(error),
         )
+        if self._refused is not None:
+            self._refused(error)
         if isinstance(write, BeginSurvey) and write.reply is not None and not write.reply.done():
             write.reply.set_exception(error)
         elif isinstance(write, FinishSurvey):

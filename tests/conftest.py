@@ -32,7 +32,7 @@ from storage.database import (
     session_factory,
     upgrade,
 )
-from storage.repository import SqlSurveyRepository
+from tests.helpers.writes import CommittedWrites, committed_writes_on
 
 POSTGRES_URL_VARIABLE = "IVR_SURVEY_TEST_DATABASE_URL"
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -123,9 +123,12 @@ async def database_sessions(
 
 
 @pytest.fixture
-def repository(database_sessions: async_sessionmaker[AsyncSession]) -> SqlSurveyRepository:
-    """The SQL repository on a migrated, empty test database."""
-    return SqlSurveyRepository(database_sessions)
+async def repository(
+    database_sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[CommittedWrites]:
+    """Committed writes and reads on a migrated, empty test database."""
+    async with committed_writes_on(database_sessions) as writes:
+        yield writes
 
 
 StartServer = Callable[..., Awaitable[FastAgiServer]]

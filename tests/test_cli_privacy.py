@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ivr.core.domain import CallRecord
-from storage.database import create_engine, session_factory, upgrade
-from storage.repository import SqlSurveyRepository
+from storage.database import create_engine, upgrade
 from tests.helpers.cli import ivr_survey
+from tests.helpers.writes import committed_writes
 from tests.storage.builders import epoch
 
 ANONYMOUS = {"IVR_SURVEY_PRIVACY_ANONYMIZE": "yes", "IVR_SURVEY_PRIVACY_HASH_KEY": "k" * 32}
@@ -82,18 +82,18 @@ def test_optout_on_an_unmigrated_database_says_what_to_run(tmp_path: Path) -> No
 async def _store_calls(url: str) -> None:
     engine = create_engine(url)
     try:
-        repository = SqlSurveyRepository(session_factory(engine))
-        for linkedid, started in (("1.1", epoch(0)), ("1.2", None)):
-            await repository.save_call(
-                CallRecord(
-                    pbx="p",
-                    linkedid=linkedid,
-                    caller_number="+15550001111",
-                    caller_name="Ada",
-                    caller_key="15550001111",
-                    started_at=started,
+        async with committed_writes(engine) as repository:
+            for linkedid, started in (("1.1", epoch(0)), ("1.2", None)):
+                await repository.save_call(
+                    CallRecord(
+                        pbx="p",
+                        linkedid=linkedid,
+                        caller_number="+15550001111",
+                        caller_name="Ada",
+                        caller_key="15550001111",
+                        started_at=started,
+                    )
                 )
-            )
     finally:
         await engine.dispose()
 

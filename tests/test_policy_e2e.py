@@ -25,7 +25,7 @@ from ivr.sim import CallPlan, Flow
 from storage.database import create_engine, session_factory, upgrade
 from storage.models import Call
 from storage.policy_store import SqlPolicyStore
-from storage.repository import SqlSurveyRepository
+from tests.helpers.writes import committed_writes
 from tests.test_service_e2e import (
     PBX,
     Stack,
@@ -260,7 +260,8 @@ async def test_the_service_purges_old_numbers_at_start_when_retention_is_set(
     )
     engine = create_engine(database_url)
     try:
-        await SqlSurveyRepository(session_factory(engine)).save_call(old)
+        async with committed_writes(engine) as writes:
+            await writes.save_call(old)
     finally:
         await engine.dispose()
     stack = await make_policy_stack(privacy=PrivacyConfig(retention_days=30))

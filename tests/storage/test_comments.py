@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr.core.domain import Comment
 from storage.recordings import RecordingPurge, purge_recordings, recording_path
-from storage.repository import SqlSurveyRepository
+from tests.helpers.writes import CommittedWrites
 from tests.storage.builders import PBX, at, call, start
 
 
@@ -18,9 +18,7 @@ def comment(file: str, seconds: float) -> Comment:
     )
 
 
-async def survey_with_comment(
-    repository: SqlSurveyRepository, linkedid: str, recorded: Comment
-) -> int:
+async def survey_with_comment(repository: CommittedWrites, linkedid: str, recorded: Comment) -> int:
     record = call(linkedid)
     survey_id = await repository.begin_survey(record, start(record))
     assert survey_id is not None
@@ -28,7 +26,7 @@ async def survey_with_comment(
     return survey_id
 
 
-async def test_a_comment_reads_back_with_its_survey(repository: SqlSurveyRepository) -> None:
+async def test_a_comment_reads_back_with_its_survey(repository: CommittedWrites) -> None:
     """File stem, format, duration, how it ended and when: all kept."""
     recorded = comment(f"{PBX}-1.1", 200)
     await survey_with_comment(repository, "1.1", recorded)
@@ -37,7 +35,7 @@ async def test_a_comment_reads_back_with_its_survey(repository: SqlSurveyReposit
     assert recorded == survey.comment
 
 
-async def test_a_second_comment_for_a_survey_is_ignored(repository: SqlSurveyRepository) -> None:
+async def test_a_second_comment_for_a_survey_is_ignored(repository: CommittedWrites) -> None:
     """One comment per survey: a replayed write keeps the first."""
     first = comment(f"{PBX}-1.2", 200)
     survey_id = await survey_with_comment(repository, "1.2", first)
@@ -48,7 +46,7 @@ async def test_a_second_comment_for_a_survey_is_ignored(repository: SqlSurveyRep
 
 
 async def test_purge_deletes_old_files_and_clears_their_links(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
     database_sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
 ) -> None:
@@ -80,7 +78,7 @@ async def test_purge_deletes_old_files_and_clears_their_links(
 
 
 async def test_purge_without_a_visible_folder_counts_the_files_left_behind(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
     database_sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
 ) -> None:

@@ -10,13 +10,13 @@ from ivr.core.domain import Comment
 from ivr.ports import Grouping, Period, ResponseFilter
 from storage.analytics import SqlReportReader
 from storage.reports import export_rows, nps_report
-from storage.repository import SqlSurveyRepository
+from tests.helpers.writes import CommittedWrites
 from tests.storage.builders import T0, answer, at, call, start
 
 DAY = Period(date(2025, 3, 3), date(2025, 3, 3))
 
 
-async def surveyed(repository: SqlSurveyRepository) -> None:
+async def surveyed(repository: CommittedWrites) -> None:
     """Survey 1: agent 9 and a CSAT of 1 with a comment; survey 2: only CSAT 2, fcr no, ces 7."""
     first, second = call("1.1"), call("1.2")
     first_id = await repository.begin_survey(first, start(first))
@@ -39,7 +39,7 @@ async def surveyed(repository: SqlSurveyRepository) -> None:
 
 
 async def test_nps_reports_count_only_the_nps_questions(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """A CSAT of 1 or 2 is no detractor: NPS sees the agent's 9 alone."""
     await surveyed(repository)
@@ -61,7 +61,7 @@ async def test_nps_reports_count_only_the_nps_questions(
 
 
 async def test_responses_and_export_carry_the_other_answers_and_the_comment(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """The survey with only CSAT/fcr/ces answers is listed too."""
     await surveyed(repository)

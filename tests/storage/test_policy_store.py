@@ -14,7 +14,7 @@ from ivr.core.policy import HistoryNeeds, PolicyHistory
 from storage.database import alembic_config, upgrade
 from storage.models import Call
 from storage.policy_store import SqlPolicyHistory, SqlPolicyStore, purge
-from storage.repository import SqlSurveyRepository
+from tests.helpers.writes import CommittedWrites
 from tests.storage.builders import PBX, at, call, epoch, start
 
 KEY = "caller-key-1"
@@ -41,7 +41,7 @@ async def decision_of(
 
 
 async def test_a_decision_recorded_before_the_call_is_kept_when_the_call_is_saved(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """The AGI request may come before AMI's record of the call: the row is created
     by the decision, and the later save_call fills it in without erasing the decision."""
@@ -63,7 +63,7 @@ async def test_a_decision_recorded_before_the_call_is_kept_when_the_call_is_save
 
 
 async def test_eligible_stays_while_other_decisions_are_replaced(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """A survey that began keeps counting: a later refusal (an agent leg via F(),
     a replay) does not undo 'eligible'; any other decision is replaced by the later one."""
@@ -80,7 +80,7 @@ async def test_eligible_stays_while_other_decisions_are_replaced(
 
 
 async def test_history_finds_the_callers_last_survey_on_any_pbx(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """Cooldowns match the caller key across PBXs; this call's own survey is left out
     (a replayed request must not cool itself down)."""
@@ -103,7 +103,7 @@ async def test_history_finds_the_callers_last_survey_on_any_pbx(
 
 
 async def test_history_counts_the_queues_surveys_since_the_day_began(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """Only this queue's surveys started from `day_start` on, this call excluded."""
     for linkedid, queue, seconds in [
@@ -123,7 +123,7 @@ async def test_history_counts_the_queues_surveys_since_the_day_began(
 
 
 async def test_history_says_whether_this_very_call_has_a_survey(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """Only the same (pbx, linkedid): another PBX's call with that Linkedid is another call."""
     surveyed = call("4.1", caller_key="caller-4.1")
@@ -153,7 +153,7 @@ async def test_history_knows_opted_out_callers_and_nothing_of_unknown_ones(
 
 
 async def test_the_queues_surveys_are_counted_only_up_to_the_cap(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """The policy only asks whether the cap is reached, so a busy queue's whole
     day is not counted for every call: the count stops at the cap."""
@@ -169,7 +169,7 @@ async def test_the_queues_surveys_are_counted_only_up_to_the_cap(
 
 
 async def test_without_cooldown_or_cap_only_the_opt_out_list_is_read(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """The default policy uses neither the caller's last survey nor the queue's
     count: they are not read, and stay at the values no rule looks at."""
@@ -203,7 +203,7 @@ async def test_optouts_are_added_once_listed_and_removed(
 
 
 async def test_purge_clears_old_numbers_and_names_but_keeps_the_caller_key(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """Calls started before the cut-off lose number and name; the key (cooldowns,
     opt-outs) and newer calls stay; a second run has nothing left to do."""

@@ -23,7 +23,7 @@ from storage.reports import (
     rows_to_csv,
     rows_to_json,
 )
-from storage.repository import SqlSurveyRepository
+from tests.helpers.writes import CommittedWrites
 from tests.storage.builders import PBX, answer, at, call, leg, start
 
 # (linkedid, agent, queue, agent score, company score); None = asked, not answered.
@@ -42,7 +42,7 @@ def summary(promoters: int, passives: int, detractors: int) -> NpsSummary:
     return NpsSummary(promoters=promoters, passives=passives, detractors=detractors)
 
 
-async def store_surveys(repository: SqlSurveyRepository) -> None:
+async def store_surveys(repository: CommittedWrites) -> None:
     """The SURVEYS table, one survey a minute, each agent on their own extension."""
     extensions = {"Alice": 1001, "Bob": 1002, "Carol": 1003}
     for minute, (linkedid, agent, queue, agent_score, company_score) in enumerate(SURVEYS):
@@ -54,7 +54,7 @@ async def store_surveys(repository: SqlSurveyRepository) -> None:
 
 
 async def test_nps_report_counts_answered_scores_only(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """Scores 10,9,8,7,6,0 and one unanswered: n=6, 2/2/2, NPS 0.0 (None is no zero)."""
     await store_surveys(repository)
@@ -71,7 +71,7 @@ async def test_nps_report_counts_answered_scores_only(
 
 
 async def test_nps_report_per_question_agent_and_queue(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """Each question is broken down by the credited agent and by queue."""
     await store_surveys(repository)
@@ -103,7 +103,7 @@ async def test_nps_report_per_question_agent_and_queue(
 
 
 async def test_nps_report_over_a_period(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """since is inclusive and until exclusive: minutes 1 and 2 are surveys 2 and 3."""
     await store_surveys(repository)
@@ -125,7 +125,7 @@ async def test_nps_report_on_an_empty_database_has_no_nps(
 
 
 async def test_a_call_without_agent_or_queue_is_grouped_under_none(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """A survey on a call no agent took still counts, in the None group."""
     record = call(queue=None, agents=())
@@ -150,7 +150,7 @@ async def test_reports_refuse_naive_bounds(
 
 
 async def test_export_rows_flatten_each_survey_with_its_call(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """One row per survey, oldest first, with the chain and the credited last agent."""
     transferred = call(
@@ -233,7 +233,7 @@ async def test_export_rows_flatten_each_survey_with_its_call(
 
 
 async def test_export_rows_over_a_period(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """since is inclusive and until exclusive."""
     await store_surveys(repository)

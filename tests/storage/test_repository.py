@@ -1,4 +1,4 @@
-"""SqlSurveyRepository: merge rules, survey idempotence and answers, on both databases."""
+"""CommittedWrites: merge rules, survey idempotence and answers, on both databases."""
 
 from __future__ import annotations
 
@@ -13,18 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr.core.domain import HangupSide, SurveyStatus
 from ivr.ports import SurveyRepository
-from storage.repository import SqlSurveyRepository, StoredSurvey
+from storage.repository import StoredSurvey
+from tests.helpers.writes import CommittedWrites
 from tests.storage.builders import PBX, answer, at, call, epoch, leg, start
 
 
-def test_the_repository_satisfies_the_port(repository: SqlSurveyRepository) -> None:
+def test_the_repository_satisfies_the_port(repository: CommittedWrites) -> None:
     """Adapters receive it typed as ivr.ports.SurveyRepository."""
     port: SurveyRepository = repository
 
     assert port is repository
 
 
-async def test_a_saved_call_reads_back_unchanged(repository: SqlSurveyRepository) -> None:
+async def test_a_saved_call_reads_back_unchanged(repository: CommittedWrites) -> None:
     """Every field, the agent chain and the epoch times survive the round trip."""
     record = call(
         agents=(
@@ -42,12 +43,12 @@ async def test_a_saved_call_reads_back_unchanged(repository: SqlSurveyRepository
     assert record == await repository.get_call(PBX, record.linkedid)
 
 
-async def test_an_unknown_call_reads_as_none(repository: SqlSurveyRepository) -> None:
+async def test_an_unknown_call_reads_as_none(repository: CommittedWrites) -> None:
     """Absence is None, not an exception."""
     assert None is await repository.get_call(PBX, "no-such-linkedid")
 
 
-async def test_the_same_linkedid_on_two_pbxs_is_two_calls(repository: SqlSurveyRepository) -> None:
+async def test_the_same_linkedid_on_two_pbxs_is_two_calls(repository: CommittedWrites) -> None:
     """Linkedids are only unique per Asterisk, so the key is (pbx, linkedid)."""
     first = call(caller_name="First")
     second = dataclasses.replace(call(caller_name="Second"), pbx="pbx-other")
@@ -61,7 +62,7 @@ async def test_the_same_linkedid_on_two_pbxs_is_two_calls(repository: SqlSurveyR
     )
 
 
-async def test_none_never_overwrites_a_known_value(repository: SqlSurveyRepository) -> None:
+async def test_none_never_overwrites_a_known_value(repository: CommittedWrites) -> None:
     """A later record that does not know a field leaves the stored value alone."""
     known = call(caller_name="Ada Caller", hold_seconds=12, ended_by=HangupSide.AGENT)
     await repository.save_call(known)
@@ -83,7 +84,7 @@ async def test_none_never_overwrites_a_known_value(repository: SqlSurveyReposito
     assert known == await repository.get_call(PBX, known.linkedid)
 
 
-async def test_later_known_values_win_field_by_field(repository: SqlSurveyRepository) -> None:
+async def test_later_known_values_win_field_by_field(repository: CommittedWrites) -> None:
     """Newer knowledge replaces older, field by field, when it is known."""
     await repository.save_call(call(queue="sales", talk_seconds=None))
 
@@ -102,7 +103,7 @@ async def test_later_known_values_win_field_by_field(repository: SqlSurveyReposi
 
 
 async def test_abandoned_and_transferred_stay_true_once_seen(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
 ) -> None:
     """The domain's False also means "not known", so it cannot undo an observed fact."""
     await repository.save_call(call(abandoned=True, transferred=True))
@@ -115,7 +116,7 @@ async def test_abandoned_and_transferred_stay_true_once_seen(
 
 
 async def test_partial_clears_once_a_complete_record_is_saved(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
 ) -> None:
     """A record built from the whole call's events completes a rebuilt one, and a
     later rebuilt record does not mark the complete row partial again."""
@@ -134,7 +135,7 @@ async def test_partial_clears_once_a_complete_record_is_saved(
     ids=["AMI lost before the end", "rebuilt then seen to the end", "complete", "rebuilt"],
 )
 async def test_the_record_that_ends_the_call_decides_whether_it_is_partial(
-    repository: SqlSurveyRepository, live_partial: bool, ended_partial: bool, expected: bool
+    repository: CommittedWrites, live_partial: bool, ended_partial: bool, expected: bool
 ) -> None:
     """The row saved while the call was live (at survey start) cannot know that AMI
     was lost before the call ended; the first record carrying the end can."""
@@ -146,7 +147,7 @@ async def test_the_record_that_ends_the_call_decides_whether_it_is_partial(
     assert expected is stored.partial
 
 
-async def test_the_agent_chain_grows_and_never_shrinks(repository: SqlSurveyRepository) -> None:
+async def test_the_agent_chain_grows_and_never_shrinks(repository: CommittedWrites) -> None:
     """A shorter (older) record after a longer one keeps the whole chain, and its
     legs still merge their new knowledge into the leg they match."""
     one = leg("Agent One", 1001, connected=30)
@@ -162,7 +163,7 @@ async def test_the_agent_chain_grows_and_never_shrinks(repository: SqlSurveyRepo
 
 
 async def test_a_rebuilt_record_with_only_the_current_agent_is_appended(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
 ) -> None:
     """After a restart the tracker may know only the agent on the line now; that
     leg is matched by its channel and appended, not written over the first agent."""
@@ -179,7 +180,7 @@ async def test_a_rebuilt_record_with_only_the_current_agent_is_appended(
 
 @pytest.mark.parametrize("channel_data_first", [True, False], ids=["AGI first", "AMI first"])
 async def test_a_leg_read_from_channel_variables_merges_with_the_tracked_leg(
-    repository: SqlSurveyRepository, channel_data_first: bool
+    repository: CommittedWrites, channel_data_first: bool
 ) -> None:
     """The AGI fallback knows only MEMBERNAME/MEMBERINTERFACE (no channel): it is the
     same agent as the leg AMI tracking reports, whichever is saved first."""
@@ -198,7 +199,7 @@ async def test_a_leg_read_from_channel_variables_merges_with_the_tracked_leg(
 
 
 async def test_the_credited_agent_is_the_last_of_the_stored_chain(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
     database_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """calls.agent_name follows the chain, even when a stale record arrives last."""
@@ -215,7 +216,7 @@ async def test_the_credited_agent_is_the_last_of_the_stored_chain(
     assert ("Agent Two", "PJSIP/1002") == tuple(row)
 
 
-async def test_concurrent_saves_of_one_call_keep_every_leg(repository: SqlSurveyRepository) -> None:
+async def test_concurrent_saves_of_one_call_keep_every_leg(repository: CommittedWrites) -> None:
     """Many writers on one new linkedid: one row, no lost leg, no unique violation."""
     legs = [leg(f"Agent {number}", number, connected=number) for number in range(1, 9)]
 
@@ -227,7 +228,7 @@ async def test_concurrent_saves_of_one_call_keep_every_leg(repository: SqlSurvey
 
 
 async def test_begin_survey_stores_the_call_and_opens_an_in_progress_survey(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
 ) -> None:
     """The AGI route's one write: the call as known now, plus the survey."""
     record = call()
@@ -250,7 +251,7 @@ async def test_begin_survey_stores_the_call_and_opens_an_in_progress_survey(
 
 
 async def test_a_second_begin_survey_for_the_same_call_gets_none(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
 ) -> None:
     """A replayed AGI request never opens a second survey, but its call data is kept."""
     record = call()
@@ -271,7 +272,7 @@ async def test_a_second_begin_survey_for_the_same_call_gets_none(
 
 
 async def test_two_concurrent_begin_survey_give_one_id_and_one_none(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
 ) -> None:
     """The race is settled by the database: exactly one request wins."""
     record = call()
@@ -286,14 +287,14 @@ async def test_two_concurrent_begin_survey_give_one_id_and_one_none(
 
 
 async def test_begin_survey_refuses_a_start_for_another_call(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
 ) -> None:
     """A survey is never attached to the wrong call by a wiring mistake."""
     with pytest.raises(ValueError, match="given the call"):
         await repository.begin_survey(call("A"), start(call("B")))
 
 
-async def test_answers_are_upserted_by_question(repository: SqlSurveyRepository) -> None:
+async def test_answers_are_upserted_by_question(repository: CommittedWrites) -> None:
     """Saving a question again updates it; each question is one row."""
     record = call()
     survey_id = await repository.begin_survey(record, start(record))
@@ -309,7 +310,7 @@ async def test_answers_are_upserted_by_question(repository: SqlSurveyRepository)
     assert expected == stored.answers
 
 
-async def test_a_stored_score_is_never_replaced_by_none(repository: SqlSurveyRepository) -> None:
+async def test_a_stored_score_is_never_replaced_by_none(repository: CommittedWrites) -> None:
     """A key the caller pressed is a fact; a later "gave up" keeps it."""
     record = call()
     survey_id = await repository.begin_survey(record, start(record))
@@ -324,7 +325,7 @@ async def test_a_stored_score_is_never_replaced_by_none(repository: SqlSurveyRep
 
 
 async def test_an_unanswered_question_is_stored_as_null_not_zero(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
     database_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """NULL means asked and never answered; a 0 would count as a detractor."""
@@ -339,7 +340,7 @@ async def test_an_unanswered_question_is_stored_as_null_not_zero(
     assert [None] == values
 
 
-async def test_a_score_of_zero_is_stored_as_zero(repository: SqlSurveyRepository) -> None:
+async def test_a_score_of_zero_is_stored_as_zero(repository: CommittedWrites) -> None:
     """0 is a real (detractor) score and must not be confused with unanswered."""
     record = call()
     survey_id = await repository.begin_survey(record, start(record))
@@ -353,7 +354,7 @@ async def test_a_score_of_zero_is_stored_as_zero(repository: SqlSurveyRepository
 
 
 async def test_the_repository_cannot_store_a_score_of_eleven(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
 ) -> None:
     """The CHECK constraint stops an out-of-range score from any code path."""
     record = call()
@@ -365,7 +366,7 @@ async def test_the_repository_cannot_store_a_score_of_eleven(
 
 
 async def test_the_database_itself_rejects_a_score_of_eleven(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
     database_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """Even a hand-written INSERT cannot put 11 (or -1) into answers.value."""
@@ -387,13 +388,13 @@ async def test_the_database_itself_rejects_a_score_of_eleven(
     assert [11, -1] == rejected
 
 
-async def test_an_answer_for_an_unknown_survey_is_refused(repository: SqlSurveyRepository) -> None:
+async def test_an_answer_for_an_unknown_survey_is_refused(repository: CommittedWrites) -> None:
     """Foreign keys are enforced on SQLite too (they are off by default there)."""
     with pytest.raises(sqlalchemy.exc.IntegrityError):
         await repository.save_answer(4242, answer("agent", 9))
 
 
-async def test_finish_survey_records_status_and_time(repository: SqlSurveyRepository) -> None:
+async def test_finish_survey_records_status_and_time(repository: CommittedWrites) -> None:
     """Where the survey stopped, and when, as timezone-aware UTC."""
     record = call()
     survey_id = await repository.begin_survey(record, start(record))
@@ -410,13 +411,13 @@ async def test_finish_survey_records_status_and_time(repository: SqlSurveyReposi
     )
 
 
-async def test_finishing_an_unknown_survey_raises(repository: SqlSurveyRepository) -> None:
+async def test_finishing_an_unknown_survey_raises(repository: CommittedWrites) -> None:
     """A survey id that does not exist is a bug worth hearing about."""
     with pytest.raises(LookupError, match="no survey with id 4242"):
         await repository.finish_survey(4242, SurveyStatus.COMPLETED, at(180))
 
 
-async def test_naive_datetimes_are_refused(repository: SqlSurveyRepository) -> None:
+async def test_naive_datetimes_are_refused(repository: CommittedWrites) -> None:
     """A time without a zone would be silently read as UTC; it is refused instead."""
     record = call()
     survey_id = await repository.begin_survey(record, start(record))
@@ -427,7 +428,7 @@ async def test_naive_datetimes_are_refused(repository: SqlSurveyRepository) -> N
 
 
 async def test_times_in_other_zones_are_stored_as_the_same_instant(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
 ) -> None:
     """An aware time in any zone comes back as the same instant in UTC."""
     record = call()
@@ -444,7 +445,7 @@ async def test_times_in_other_zones_are_stored_as_the_same_instant(
     )
 
 
-async def test_an_unknown_survey_reads_as_none(repository: SqlSurveyRepository) -> None:
+async def test_an_unknown_survey_reads_as_none(repository: CommittedWrites) -> None:
     """A call that was saved but never surveyed has no survey."""
     await repository.save_call(call())
 

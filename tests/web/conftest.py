@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.analytics import SqlReportReader
-from storage.repository import SqlSurveyRepository
 from tests.helpers.web import app_for
+from tests.helpers.writes import CommittedWrites
 from tests.web.scenario import NOW, store_history
 
 
@@ -26,7 +26,7 @@ def reader(database_sessions: async_sessionmaker[AsyncSession]) -> SqlReportRead
 
 
 @pytest.fixture
-async def history(repository: SqlSurveyRepository, reader: SqlReportReader) -> SqlReportReader:
+async def history(repository: CommittedWrites, reader: SqlReportReader) -> SqlReportReader:
     """The reader over the hand-worked HISTORY, nothing rolled up yet."""
     await store_history(repository)
     return reader

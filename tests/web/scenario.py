@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ivr.core.domain import CallRecord, HangupSide, SurveyStatus
-from storage.repository import SqlSurveyRepository
+from tests.helpers.writes import CommittedWrites
 from tests.storage.builders import answer, at, call, epoch, leg, start
 
 DAY = 86_400
@@ -73,7 +73,7 @@ def record(row: Row) -> CallRecord:
     )
 
 
-async def store_history(repository: SqlSurveyRepository) -> None:
+async def store_history(repository: CommittedWrites) -> None:
     """Every row of HISTORY: surveyed calls with their answers, the rest as calls.
 
     The policy found every call eligible that reached the survey: all but the

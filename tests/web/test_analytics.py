@@ -24,7 +24,7 @@ from storage.analytics import (
     RollupState,
     SqlReportReader,
 )
-from storage.repository import SqlSurveyRepository
+from tests.helpers.writes import CommittedWrites
 from tests.storage.builders import answer, call, leg, start
 from tests.web.scenario import NOW
 
@@ -59,7 +59,7 @@ async def every_report(reader: SqlReportReader, period: Period) -> dict[str, Any
     return reports
 
 
-async def store_months(repository: SqlSurveyRepository) -> None:
+async def store_months(repository: CommittedWrites) -> None:
     """Surveys every 2 days from January to April 2025 (scores cycle through 0-10
     and gaps), plus an unsurveyed call a week: month, day and raw rows all occur."""
     moment = datetime(2025, 1, 1, 8, tzinfo=UTC)
@@ -99,7 +99,7 @@ async def store_months(repository: SqlSurveyRepository) -> None:
 
 
 async def test_rolled_up_reports_equal_the_raw_ones(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """Refreshed with the clock just after a month's end, then mid-day mid-month,
     then after everything, every report over every period is exactly what the
@@ -123,7 +123,7 @@ async def test_rolled_up_reports_equal_the_raw_ones(
 
 
 async def test_refresh_builds_month_total_and_day_rows(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """With the cut-off in May, January to April have month rows; days have day
     rows, and the NPS table also per-day totals of every agent and queue."""
@@ -156,7 +156,7 @@ async def test_refresh_builds_month_total_and_day_rows(
 
 
 async def test_recent_surveys_are_read_raw_until_the_grace_has_passed(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """A survey started 5 minutes before the refresh may still be running: it is
     left out of the rollups (cut-off 10 minutes back) and its answer, saved after
@@ -175,7 +175,7 @@ async def test_recent_surveys_are_read_raw_until_the_grace_has_passed(
 
 
 async def test_a_late_change_shows_after_the_next_settling_refresh(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """A survey of two days ago stored after a refresh: not counted until a
     refresh recomputes the settle days, which happens at most an hour later."""
@@ -203,7 +203,7 @@ async def test_a_late_change_shows_after_the_next_settling_refresh(
 
 
 async def test_a_full_refresh_rebuilds_older_corrections(
-    repository: SqlSurveyRepository, database_sessions: async_sessionmaker[AsyncSession]
+    repository: CommittedWrites, database_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """A change older than the settle days needs refresh(full=True), which
     recomputes everything from the raw tables."""
@@ -236,7 +236,7 @@ async def test_a_full_refresh_rebuilds_older_corrections(
     ],
 )
 async def test_an_agent_and_score_filter_pages_exactly_the_matching_rows(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
     database_sessions: async_sessionmaker[AsyncSession],
     low: int,
     high: int,

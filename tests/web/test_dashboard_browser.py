@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from storage.analytics import SqlReportReader
 from storage.database import create_engine, session_factory, upgrade
-from storage.repository import SqlSurveyRepository
 from tests.helpers.web import ADMIN, MARCH, PASSWORD, app_for
+from tests.helpers.writes import committed_writes
 from tests.web.scenario import NOW, store_history
 from tests.web.webdriver import CHROMEDRIVER, CHROMIUM, Browser, chromium, metrics
 
@@ -41,7 +41,8 @@ async def served(tmp_path: Path) -> AsyncIterator[Client]:
     engine = create_engine(url)
     try:
         sessions = session_factory(engine)
-        await store_history(SqlSurveyRepository(sessions))
+        async with committed_writes(engine) as writes:
+            await store_history(writes)
         reader = SqlReportReader(sessions, clock=lambda: NOW)
         async with TestClient(TestServer(app_for(reader))) as client:
             yield client

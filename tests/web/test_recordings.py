@@ -14,8 +14,8 @@ from ivr.adapters.web import FixedMetrics, create_app
 from ivr.core.domain import Comment
 from storage.analytics import SqlReportReader
 from storage.recordings import SqlRecordings
-from storage.repository import SqlSurveyRepository
 from tests.helpers.web import ADMIN, MARCH, VIEWER, settings
+from tests.helpers.writes import CommittedWrites
 from tests.storage.builders import answer, at, call, leg, start
 from tests.web.scenario import NOW
 from tests.web.webdriver import metrics
@@ -24,9 +24,7 @@ Client = TestClient[web.Request, web.Application]
 AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt "
 
 
-async def detractor(
-    repository: SqlSurveyRepository, linkedid: str, file: str, seconds: float
-) -> int:
+async def detractor(repository: CommittedWrites, linkedid: str, file: str, seconds: float) -> int:
     record = call(linkedid, agents=(leg("Alice", 1001, connected=30 + seconds),))
     survey_id = await repository.begin_survey(record, start(record, seconds=120 + seconds))
     assert survey_id is not None
@@ -41,7 +39,7 @@ async def detractor(
 
 @pytest.fixture
 async def client(
-    repository: SqlSurveyRepository,
+    repository: CommittedWrites,
     database_sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
 ) -> AsyncIterator[tuple[Client, int, int]]:
