@@ -1,4 +1,4 @@
-"""The house rules that tools can check: ruff lint, ruff format, mypy --strict.
+"""The house rules that tools can check: ruff, ruff format, mypy --strict, the layers.
 
 Run as tests so the README's one test command (and CI) enforces them.
 """
@@ -38,8 +38,8 @@ def test_ruff_is_clean(arguments: tuple[str, ...]) -> None:
     assert 0 == result.returncode, result.stdout + result.stderr
 
 
-def test_mypy_strict_is_clean_on_ivr_and_storage() -> None:
-    """Both packages type-check under mypy --strict (configured in pyproject.toml)."""
+def test_mypy_strict_is_clean_on_the_code_its_tests_and_benches() -> None:
+    """ivr, storage, tests and bench type-check under mypy --strict (pyproject.toml)."""
     result = run(sys.executable, "-m", "mypy")
     assert 0 == result.returncode, result.stdout + result.stderr
 

@@ -22,7 +22,7 @@ from storage.database import create_engine, session_factory
 from storage.models import Call
 from storage.repository import SqlSurveyRepository
 from storage.spool import Spool
-from storage.write_requests import BeginSurvey, FinishSurvey, SaveAnswer, encode
+from storage.write_requests import BeginSurvey, FinishSurvey, SaveAnswer, Write, encode
 from storage.writer import STARTS_COMPANIONS, GroupCommitWriter, is_unreachable
 from tests.storage.builders import PBX, answer, at, call, epoch, leg, start
 
@@ -56,6 +56,11 @@ async def count(engine: AsyncEngine, table: str) -> int:
     async with engine.connect() as connection:
         query = sa.select(sa.func.count()).select_from(sa.table(table))
         return int((await connection.execute(query)).scalar_one())
+
+
+def writes(*lines: Write) -> tuple[Write, ...]:
+    """Spool lines of mixed kinds, typed as the writer's writes."""
+    return lines
 
 
 def test_the_writer_satisfies_the_port(writer: GroupCommitWriter) -> None:
@@ -265,7 +270,7 @@ async def test_a_spool_left_by_a_crash_is_replayed_at_start_and_again_without_du
     record = call(ended_at=epoch(300))
     provisional = -42
     spool_path = tmp_path / "spool.jsonl"
-    lines = [
+    lines: list[Write] = [
         BeginSurvey(record, start(record), provisional=provisional),
         SaveAnswer(provisional, answer("agent", 9), record.linkedid),
         SaveAnswer(provisional, answer("company", 3, seconds=140), record.linkedid),
@@ -315,11 +320,11 @@ async def test_a_spooled_repeat_of_a_stored_survey_is_not_counted(
     spool_path = tmp_path / "spool.jsonl"
     Spool(spool_path).append(
         encode(line)
-        for line in [
+        for line in writes(
             BeginSurvey(record, start(record, seconds=500), provisional=-7),
             SaveAnswer(-7, answer("agent", 1, seconds=510), record.linkedid),
             FinishSurvey(-7, SurveyStatus.PARTIAL, at(520), record.linkedid),
-        ]
+        )
     )
 
     replaying = GroupCommitWriter(engine, Spool(spool_path))
@@ -378,12 +383,12 @@ async def test_answers_spooled_for_one_question_are_replayed_in_order(
     spool_path = tmp_path / "spool.jsonl"
     Spool(spool_path).append(
         encode(line)
-        for line in [
+        for line in writes(
             BeginSurvey(record, start(record), provisional=-3),
             SaveAnswer(-3, answer("agent", 4, 1, 130), record.linkedid),
             SaveAnswer(-3, answer("agent", 6, 2, 140), record.linkedid),
             SaveAnswer(-3, answer("agent", None, 3, 150), record.linkedid),
-        ]
+        )
     )
 
     replaying = GroupCommitWriter(engine, Spool(spool_path))
@@ -408,12 +413,12 @@ async def test_a_spooled_write_the_database_refuses_is_kept_aside_and_the_rest_r
     bad = SaveAnswer(-5, answer("company", 11), record.linkedid)
     spool.append(
         encode(line)
-        for line in [
+        for line in writes(
             BeginSurvey(record, start(record), provisional=-5),
             SaveAnswer(-5, answer("agent", 9), record.linkedid),
             bad,
             FinishSurvey(-5, SurveyStatus.COMPLETED, at(200), record.linkedid),
-        ]
+        )
     )
     spool.close()
 

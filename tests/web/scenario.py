@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ivr.core.domain import CallRecord, HangupSide, SurveyStatus
+from ivr.core.domain import AgentLeg, CallRecord, HangupSide, SurveyStatus
 from tests.helpers.writes import CommittedWrites
 from tests.storage.builders import answer, at, call, epoch, leg, start
 
@@ -54,7 +54,7 @@ HISTORY = (
 
 
 def record(row: Row) -> CallRecord:
-    agents = ()
+    agents: tuple[AgentLeg, ...] = ()
     if row.agent is not None:
         agents = (
             leg(row.agent, EXTENSIONS[row.agent], queue=row.queue, connected=row.day * DAY + 30),

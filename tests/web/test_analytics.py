@@ -282,7 +282,7 @@ async def test_migration_0002_creates_the_rollup_primary_keys_of_the_models(
     """Alembic's comparison does not look at primary keys; these decide what a
     rollup row means, so they are compared here."""
     expected = {
-        model.__tablename__: [column.name for column in model.__table__.primary_key.columns]
+        model.__tablename__: [column.name for column in model.__mapper__.primary_key]
         for model in (NpsDaily, DurationDaily, FunnelDaily, RollupState)
     }
 
