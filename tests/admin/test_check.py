@@ -14,18 +14,15 @@ from pathlib import Path
 import pytest
 
 from ivr.admin.check import (
-    AmiProbe,
-    Finding,
-    Status,
-    assess_ami,
     check_agi_port,
     check_database,
     check_open_files,
     check_prompts,
     run_check,
     survey_prompt_names,
-    writable_classes,
 )
+from ivr.admin.check_ami import AmiProbe, assess_ami, writable_classes
+from ivr.admin.findings import Finding, Status
 from ivr.admin.prompts import load_catalog
 from ivr.config.pbx import PbxConfig
 from ivr.config.queues import QueueSurvey

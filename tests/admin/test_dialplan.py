@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.admin.check import FILTERED_EVENTS, NEEDED_CLASSES
+from ivr.admin.check_ami import FILTERED_EVENTS, NEEDED_CLASSES
 from ivr.admin.prompts import load_catalog
 from ivr.config.settings import AgiConfig
 from ivr.config.values import AmiConfig

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ivr.admin.check import NEEDED_CLASSES
+from ivr.admin.check_ami import NEEDED_CLASSES
 from ivr.admin.prompts import load_catalog
 from ivr.config.settings import AgiConfig, load
 from ivr.config.values import AmiConfig, ConfigError
@@ -328,4 +328,6 @@ def test_compose_takes_the_secret_from_the_environment_for_both_sides(
     """Neither the service nor Asterisk carries a secret written in the repository."""
     for name in (SERVICE, "asterisk"):
         value = str(service(compose, name)["environment"]["IVR_SURVEY_AMI_SECRET"])
-        assert "IVR_SURVEY_AMI_SECRET" == _REQUIRED_VARIABLE.match(value).group("name")  # type: ignore[union-attr]
+        required = _REQUIRED_VARIABLE.match(value)
+        assert required is not None, value
+        assert "IVR_SURVEY_AMI_SECRET" == required.group("name")
