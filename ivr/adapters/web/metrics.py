@@ -1,20 +1,31 @@
-"""Prometheus `/metrics`: the text exposition format, written by hand.
+"""Prometheus `/metrics`: the service's figures in the text exposition format.
 
-A client library would bring a process-wide registry (module-level mutable
-state, registration on import); the handful of series here are rendered from
-the `ServiceMetrics` port on each scrape instead.
+prometheus-client writes the exposition (escaping, counter suffixes, histogram
+samples), so this module only says which figures there are. The library's
+process-wide default registry, where metrics register on import, is not used:
+each scrape builds a `CollectorRegistry` of its own holding one collector that
+reads the `ServiceMetrics` port then, so nothing here is module-level state
+and two apps in one process (the tests) never see each other's figures.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from ivr.core.domain import SurveyStatus
 from ivr.ports import LatencySnapshot, ServiceMetrics
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# The format `generate_latest` writes. The library's CONTENT_TYPE_LATEST names
+# version 1.0.0 (UTF-8 metric names), which none of these names needs.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
 # Database writes are one short transaction each; the interesting range is from
 # a millisecond (SQLite on a local disk) to seconds (a PostgreSQL in trouble).
 WRITE_BOUNDS: tuple[float, ...] = (
@@ -133,26 +144,6 @@ class AlertCounts:
     queued: int = 0
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if value == float("inf"):
-        return "+Inf"
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
-
-
-def _family(
-    name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]
-) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-    lines += [f"{name}{labels} {_number(value)}" for labels, value in samples]
-    return lines
-
-
 AGI_REFUSAL_REASONS = (
     "address",
     "max_sessions",
@@ -180,6 +171,176 @@ def health_problems(metrics: ServiceMetrics) -> list[str]:
     return problems
 
 
+def _bound(value: float) -> str:
+    """A bucket's `le` as it has always been written ("1", "2.5", "+Inf"): the
+    library's own form ("1.0") would start new series for the whole buckets."""
+    if value == float("inf"):
+        return "+Inf"
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _by_label(
+    family: GaugeMetricFamily | CounterMetricFamily, values: Iterable[tuple[str, float]]
+) -> Metric:
+    for label, value in values:
+        family.add_metric([label], value)
+    return family
+
+
+def _calls_and_sessions(metrics: ServiceMetrics) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "ivr_survey_ami_connected",
+        "1 while the AMI session (with several PBXs: every one) is logged in.",
+        value=1 if metrics.ami_connected() else 0,
+    )
+    yield _by_label(
+        GaugeMetricFamily(
+            "ivr_survey_pbx_ami_connected",
+            "1 while this PBX's AMI session is logged in.",
+            labels=["pbx"],
+        ),
+        ((name, 1 if up else 0) for name, up in sorted(metrics.ami_connected_by_pbx().items())),
+    )
+    yield GaugeMetricFamily(
+        "ivr_survey_calls_tracked",
+        "Calls the AMI tracker holds in memory.",
+        value=metrics.calls_tracked(),
+    )
+    finished = dict(metrics.surveys_by_status())
+    for status in SurveyStatus:
+        if status is not SurveyStatus.IN_PROGRESS:
+            finished.setdefault(status.value, 0)
+    yield _by_label(
+        CounterMetricFamily(
+            "ivr_survey_surveys_finished_total",
+            "Surveys finished since start-up, by where they stopped.",
+            labels=["status"],
+        ),
+        sorted(finished.items()),
+    )
+    yield GaugeMetricFamily(
+        "ivr_survey_agi_sessions_open",
+        "FastAGI sessions running now.",
+        value=metrics.agi_sessions_open(),
+    )
+    refused = dict.fromkeys(AGI_REFUSAL_REASONS, 0) | dict(metrics.agi_connections_refused())
+    yield _by_label(
+        CounterMetricFamily(
+            "ivr_survey_agi_connections_refused_total",
+            "FastAGI connections closed before any survey, by reason: address not allowed, "
+            "max_sessions reached, no header in time, closed to admit a newer one, no matching "
+            "key= argument, or a Linkedid AMI never saw.",
+            labels=["reason"],
+        ),
+        sorted(refused.items()),
+    )
+
+
+def _writes(metrics: ServiceMetrics) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "ivr_survey_spool_depth",
+        "Writes waiting in the local spool while the database is unreachable.",
+        value=metrics.spool_depth(),
+    )
+    yield GaugeMetricFamily(
+        "ivr_survey_database_down",
+        "1 while the database cannot take writes and they go to the spool.",
+        value=int(metrics.database_down()),
+    )
+    yield GaugeMetricFamily(
+        "ivr_survey_writes_held",
+        "Writes held in memory because neither the database nor the spool can take them.",
+        value=metrics.writes_held(),
+    )
+    yield CounterMetricFamily(
+        "ivr_survey_writes_lost_total",
+        "Writes lost because the database, the spool and the memory hold were all full.",
+        value=metrics.writes_lost(),
+    )
+    latency = metrics.db_write_latency()
+    buckets: list[tuple[str, float]] = [
+        (_bound(bound), count)
+        for bound, count in zip(latency.bounds, latency.bucket_counts, strict=True)
+    ]
+    buckets.append(("+Inf", latency.count))
+    yield HistogramMetricFamily(
+        "ivr_survey_db_write_seconds",
+        "Duration of each database write transaction.",
+        buckets=buckets,
+        sum_value=latency.total_seconds,
+    )
+
+
+def _alerts(alerts: AlertCounts) -> Iterator[Metric]:
+    yield _by_label(
+        CounterMetricFamily(
+            "ivr_survey_alerts_total",
+            "Detractor webhooks by outcome (retried counts attempts after the first).",
+            labels=["outcome"],
+        ),
+        [
+            ("delivered", alerts.delivered),
+            ("retried", alerts.retried),
+            ("failed", alerts.failed),
+            ("dropped", alerts.dropped),
+        ],
+    )
+    yield GaugeMetricFamily(
+        "ivr_survey_alerts_queued", "Detractor webhooks waiting to be sent.", value=alerts.queued
+    )
+
+
+def _web(
+    login_refusals: Mapping[str, int] | None, connections: tuple[int, Mapping[str, int]] | None
+) -> Iterator[Metric]:
+    if login_refusals is not None:
+        yield _by_label(
+            CounterMetricFamily(
+                "ivr_survey_web_logins_refused_total",
+                "Dashboard sign-ins refused before the password was checked, by reason "
+                "(address or user: too many failures; busy: one check at a time per address).",
+                labels=["reason"],
+            ),
+            sorted(login_refusals.items()),
+        )
+    if connections is not None:
+        open_now, closed = connections
+        yield GaugeMetricFamily(
+            "ivr_survey_web_connections_open", "HTTP connections open now.", value=open_now
+        )
+        yield _by_label(
+            CounterMetricFamily(
+                "ivr_survey_web_connections_refused_total",
+                "HTTP connections closed by the server's bounds, by reason "
+                "(max_connections: at the cap; header_timeout: headers too slow).",
+                labels=["reason"],
+            ),
+            sorted(closed.items()),
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Scrape(Collector):
+    """What one scrape reports: the port, read when the registry collects.
+
+    Compared by identity (`eq=False`): the registry keys its collectors by hash.
+    """
+
+    metrics: ServiceMetrics
+    alerts: AlertCounts | None
+    login_refusals: Mapping[str, int] | None
+    web_connections: tuple[int, Mapping[str, int]] | None
+
+    def collect(self) -> Iterator[Metric]:
+        yield from _calls_and_sessions(self.metrics)
+        yield from _writes(self.metrics)
+        if self.alerts is not None:
+            yield from _alerts(self.alerts)
+        yield from _web(self.login_refusals, self.web_connections)
+
+
 def render(
     metrics: ServiceMetrics,
     alerts: AlertCounts | None = None,
@@ -188,134 +349,6 @@ def render(
     web_connections: tuple[int, Mapping[str, int]] | None = None,
 ) -> str:
     """The exposition text, one family per metric, ending with a newline."""
-    finished = dict(metrics.surveys_by_status())
-    for status in SurveyStatus:
-        if status is not SurveyStatus.IN_PROGRESS:
-            finished.setdefault(status.value, 0)
-    latency = metrics.db_write_latency()
-    lines = _family(
-        "ivr_survey_ami_connected",
-        "gauge",
-        "1 while the AMI session (with several PBXs: every one) is logged in.",
-        [("", 1 if metrics.ami_connected() else 0)],
-    )
-    lines += _family(
-        "ivr_survey_pbx_ami_connected",
-        "gauge",
-        "1 while this PBX's AMI session is logged in.",
-        [
-            (f'{{pbx="{_escape(name)}"}}', 1 if connected else 0)
-            for name, connected in sorted(metrics.ami_connected_by_pbx().items())
-        ],
-    )
-    lines += _family(
-        "ivr_survey_calls_tracked",
-        "gauge",
-        "Calls the AMI tracker holds in memory.",
-        [("", metrics.calls_tracked())],
-    )
-    lines += _family(
-        "ivr_survey_surveys_finished_total",
-        "counter",
-        "Surveys finished since start-up, by where they stopped.",
-        [(f'{{status="{_escape(status)}"}}', count) for status, count in sorted(finished.items())],
-    )
-    lines += _family(
-        "ivr_survey_agi_sessions_open",
-        "gauge",
-        "FastAGI sessions running now.",
-        [("", metrics.agi_sessions_open())],
-    )
-    refused = dict.fromkeys(AGI_REFUSAL_REASONS, 0) | dict(metrics.agi_connections_refused())
-    lines += _family(
-        "ivr_survey_agi_connections_refused_total",
-        "counter",
-        "FastAGI connections closed before any survey, by reason: address not allowed, "
-        "max_sessions reached, no header in time, closed to admit a newer one, no matching "
-        "key= argument, or a Linkedid AMI never saw.",
-        [(f'{{reason="{_escape(reason)}"}}', count) for reason, count in sorted(refused.items())],
-    )
-    lines += _family(
-        "ivr_survey_spool_depth",
-        "gauge",
-        "Writes waiting in the local spool while the database is unreachable.",
-        [("", metrics.spool_depth())],
-    )
-    lines += _family(
-        "ivr_survey_database_down",
-        "gauge",
-        "1 while the database cannot take writes and they go to the spool.",
-        [("", int(metrics.database_down()))],
-    )
-    lines += _family(
-        "ivr_survey_writes_held",
-        "gauge",
-        "Writes held in memory because neither the database nor the spool can take them.",
-        [("", metrics.writes_held())],
-    )
-    lines += _family(
-        "ivr_survey_writes_lost_total",
-        "counter",
-        "Writes lost because the database, the spool and the memory hold were all full.",
-        [("", metrics.writes_lost())],
-    )
-    buckets = [
-        (f'{{le="{_number(bound)}"}}', count)
-        for bound, count in zip(latency.bounds, latency.bucket_counts, strict=True)
-    ]
-    buckets.append(('{le="+Inf"}', latency.count))
-    lines += [
-        "# HELP ivr_survey_db_write_seconds Duration of each database write transaction.",
-        "# TYPE ivr_survey_db_write_seconds histogram",
-        *(f"ivr_survey_db_write_seconds_bucket{labels} {count}" for labels, count in buckets),
-        f"ivr_survey_db_write_seconds_sum {_number(latency.total_seconds)}",
-        f"ivr_survey_db_write_seconds_count {latency.count}",
-    ]
-    if alerts is not None:
-        lines += _family(
-            "ivr_survey_alerts_total",
-            "counter",
-            "Detractor webhooks by outcome (retried counts attempts after the first).",
-            [
-                ('{outcome="delivered"}', alerts.delivered),
-                ('{outcome="retried"}', alerts.retried),
-                ('{outcome="failed"}', alerts.failed),
-                ('{outcome="dropped"}', alerts.dropped),
-            ],
-        )
-        lines += _family(
-            "ivr_survey_alerts_queued",
-            "gauge",
-            "Detractor webhooks waiting to be sent.",
-            [("", alerts.queued)],
-        )
-    if login_refusals is not None:
-        lines += _family(
-            "ivr_survey_web_logins_refused_total",
-            "counter",
-            "Dashboard sign-ins refused before the password was checked, by reason "
-            "(address or user: too many failures; busy: one check at a time per address).",
-            [
-                (f'{{reason="{_escape(reason)}"}}', count)
-                for reason, count in sorted(login_refusals.items())
-            ],
-        )
-    if web_connections is not None:
-        open_now, closed = web_connections
-        lines += _family(
-            "ivr_survey_web_connections_open",
-            "gauge",
-            "HTTP connections open now.",
-            [("", open_now)],
-        )
-        lines += _family(
-            "ivr_survey_web_connections_refused_total",
-            "counter",
-            "HTTP connections closed by the server's bounds, by reason "
-            "(max_connections: at the cap; header_timeout: headers too slow).",
-            [
-                (f'{{reason="{_escape(reason)}"}}', count)
-                for reason, count in sorted(closed.items())
-            ],
-        )
-    return "\n".join(lines) + "\n"
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Scrape(metrics, alerts, login_refusals, web_connections))
+    return generate_latest(registry).decode("utf-8")

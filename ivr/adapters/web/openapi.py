@@ -68,82 +68,90 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
+def _healthz() -> dict[str, Any]:
+    return {
+        "operationId": "healthz",
+        "summary": "Liveness, and whether answers are being stored (no authentication)",
+        "description": (
+            "Always 200 while the web server answers. `degraded` says that answers are "
+            "not reaching the database now (spooled, or held in memory when the spool "
+            "cannot take them either) or that some were lost; `problems` says which, in "
+            "words. A degraded service keeps surveying: restarting it would not help."
+        ),
+        "tags": ["operations"],
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "Alive.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["status", "problems"],
+                            "properties": {
+                                "status": {"type": "string", "enum": ["ok", "degraded"]},
+                                "problems": {"type": "array", "items": {"type": "string"}},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    }
+
+
+def _metrics() -> dict[str, Any]:
+    return {
+        "operationId": "metrics",
+        "summary": "Prometheus metrics (text exposition format 0.0.4)",
+        "description": (
+            "AMI connected, calls tracked, surveys finished by status, AGI sessions "
+            "open, database write latency, detractor alerts. Needs a token unless "
+            '[web] metrics_auth = "none".'
+        ),
+        "tags": ["operations"],
+        "responses": {
+            "200": {
+                "description": "The metrics.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "401": {"description": "No valid token or session.", "content": _ERROR},
+        },
+    }
+
+
+def _openapi() -> dict[str, Any]:
+    return {
+        "operationId": "openapi",
+        "summary": "This document (no authentication)",
+        "tags": ["operations"],
+        "security": [],
+        "responses": {"200": {"description": "OpenAPI 3.1.", "content": {"application/json": {}}}},
+    }
+
+
+def _info(version: str) -> dict[str, Any]:
+    return {
+        "title": "ivr-survey reports",
+        "version": version,
+        "description": (
+            "Post-call NPS survey reports. Authenticate with `Authorization: Bearer "
+            "<token>` (tokens in [web] tokens) or the dashboard's session cookie. A viewer "
+            "token sees caller numbers and names masked. Errors are JSON "
+            '`{"error": ..., "message": ...}`; invalid input is always a 400.'
+        ),
+    }
+
+
 def document(version: str) -> dict[str, Any]:
     """The whole document; `version` is the package's version."""
     paths: dict[str, Any] = {endpoint.path: {"get": _operation(endpoint)} for endpoint in REPORTS}
-    paths["/healthz"] = {
-        "get": {
-            "operationId": "healthz",
-            "summary": "Liveness, and whether answers are being stored (no authentication)",
-            "description": (
-                "Always 200 while the web server answers. `degraded` says that answers are "
-                "not reaching the database now (spooled, or held in memory when the spool "
-                "cannot take them either) or that some were lost; `problems` says which, in "
-                "words. A degraded service keeps surveying: restarting it would not help."
-            ),
-            "tags": ["operations"],
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "Alive.",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["status", "problems"],
-                                "properties": {
-                                    "status": {"type": "string", "enum": ["ok", "degraded"]},
-                                    "problems": {"type": "array", "items": {"type": "string"}},
-                                },
-                            }
-                        }
-                    },
-                }
-            },
-        }
-    }
-    paths["/metrics"] = {
-        "get": {
-            "operationId": "metrics",
-            "summary": "Prometheus metrics (text exposition format 0.0.4)",
-            "description": (
-                "AMI connected, calls tracked, surveys finished by status, AGI sessions "
-                "open, database write latency, detractor alerts. Needs a token unless "
-                '[web] metrics_auth = "none".'
-            ),
-            "tags": ["operations"],
-            "responses": {
-                "200": {
-                    "description": "The metrics.",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                },
-                "401": {"description": "No valid token or session.", "content": _ERROR},
-            },
-        }
-    }
-    paths["/api/openapi.json"] = {
-        "get": {
-            "operationId": "openapi",
-            "summary": "This document (no authentication)",
-            "tags": ["operations"],
-            "security": [],
-            "responses": {
-                "200": {"description": "OpenAPI 3.1.", "content": {"application/json": {}}}
-            },
-        }
-    }
+    paths["/healthz"] = {"get": _healthz()}
+    paths["/metrics"] = {"get": _metrics()}
+    paths["/api/openapi.json"] = {"get": _openapi()}
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "ivr-survey reports",
-            "version": version,
-            "description": (
-                "Post-call NPS survey reports. Authenticate with `Authorization: Bearer "
-                "<token>` (tokens in [web] tokens) or the dashboard's session cookie. A viewer "
-                "token sees caller numbers and names masked. Errors are JSON "
-                '`{"error": ..., "message": ...}`; invalid input is always a 400.'
-            ),
-        },
+        "info": _info(version),
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],
         "paths": paths,

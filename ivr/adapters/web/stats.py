@@ -8,7 +8,7 @@ these) cannot show different figures.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ivr.core.nps import NpsSummary
@@ -140,15 +140,9 @@ def _nps_z(agent: NpsSummary, rest: NpsSummary) -> float | None:
     return (_mean(agent) - _mean(rest)) / math.sqrt(spread)
 
 
-def find_outliers(
-    funnel: Sequence[FunnelCounts],
-    cells: Sequence[CellNps],
-    *,
-    min_n: int,
-    z_limit: float,
-) -> list[Outlier]:
-    """Agents whose completion rate or agent-question NPS is an outlier in a queue."""
-    found: list[Outlier] = []
+def _completion_outliers(
+    funnel: Sequence[FunnelCounts], *, min_n: int, z_limit: float
+) -> Iterator[Outlier]:
     by_queue: dict[str | None, list[FunnelCounts]] = {}
     for row in funnel:
         if row.agent is not None:
@@ -165,18 +159,19 @@ def find_outliers(
                 continue
             z = _proportion_z(completed, row.eligible, rest_hits, rest_n)
             if z is not None and abs(z) > z_limit:
-                found.append(
-                    Outlier(
-                        agent=row.agent,
-                        queue=queue,
-                        metric="completion_rate",
-                        value=100.0 * completed / row.eligible,
-                        rest_value=100.0 * rest_hits / rest_n,
-                        n=row.eligible,
-                        rest_n=rest_n,
-                        z=z,
-                    )
+                yield Outlier(
+                    agent=row.agent,
+                    queue=queue,
+                    metric="completion_rate",
+                    value=100.0 * completed / row.eligible,
+                    rest_value=100.0 * rest_hits / rest_n,
+                    n=row.eligible,
+                    rest_n=rest_n,
+                    z=z,
                 )
+
+
+def _nps_outliers(cells: Sequence[CellNps], *, min_n: int, z_limit: float) -> Iterator[Outlier]:
     scores: dict[str | None, list[CellNps]] = {}
     for cell in cells:
         if cell.agent is not None and cell.question == AGENT_QUESTION:
@@ -195,17 +190,29 @@ def find_outliers(
                 continue
             z = _nps_z(agent, rest)
             if z is not None and abs(z) > z_limit:
-                found.append(
-                    Outlier(
-                        agent=cell.agent,
-                        queue=queue,
-                        metric="nps",
-                        value=100.0 * _mean(agent),
-                        rest_value=100.0 * _mean(rest),
-                        n=agent.n,
-                        rest_n=rest.n,
-                        z=z,
-                    )
+                yield Outlier(
+                    agent=cell.agent,
+                    queue=queue,
+                    metric="nps",
+                    value=100.0 * _mean(agent),
+                    rest_value=100.0 * _mean(rest),
+                    n=agent.n,
+                    rest_n=rest.n,
+                    z=z,
                 )
+
+
+def find_outliers(
+    funnel: Sequence[FunnelCounts],
+    cells: Sequence[CellNps],
+    *,
+    min_n: int,
+    z_limit: float,
+) -> list[Outlier]:
+    """Agents whose completion rate or agent-question NPS is an outlier in a queue."""
+    found = [
+        *_completion_outliers(funnel, min_n=min_n, z_limit=z_limit),
+        *_nps_outliers(cells, min_n=min_n, z_limit=z_limit),
+    ]
     found.sort(key=lambda outlier: (outlier.agent, outlier.queue or "", outlier.metric))
     return found

@@ -79,36 +79,9 @@ def line_chart(
 
     parts = _open(width, height, title, "line-chart")
     parts.extend(_y_axis(y, y_min, y_max, left=left, right=width - right))
-    every = max(1, -(-len(labels) // MAX_X_LABELS))
-    for index, label in enumerate(labels):
-        if index % every == 0 or index == len(labels) - 1:
-            parts.append(
-                f'<text class="axis" x="{_coordinate(x(index))}" y="{height - bottom + 20}" '
-                f'text-anchor="middle">{escape(label)}</text>'
-            )
+    parts.extend(_x_labels(labels, x, baseline=height - bottom + 20))
     for number, line in enumerate(series):
-        segment: list[str] = []
-        segments: list[list[str]] = []
-        for index, value in enumerate(line.values):
-            if value is None:
-                if segment:
-                    segments.append(segment)
-                segment = []
-                continue
-            segment.append(f"{_coordinate(x(index))},{_coordinate(y(value))}")
-        if segment:
-            segments.append(segment)
-        for points in segments:
-            if len(points) > 1:
-                parts.append(f'<polyline class="series {line.css}" points="{" ".join(points)}"/>')
-        for index, value in enumerate(line.values):
-            if value is not None:
-                label = labels[index] if index < len(labels) else ""
-                parts.append(
-                    f'<circle class="point {line.css}" cx="{_coordinate(x(index))}" '
-                    f'cy="{_coordinate(y(value))}" r="4"><title>{escape(line.name)} '
-                    f"{escape(label)}: {_number(value)}</title></circle>"
-                )
+        parts.extend(_line(line, labels, x, y))
         legend_x = left + number * 220
         parts.append(
             f'<rect class="swatch {line.css}" x="{legend_x}" y="10" width="18" height="6" rx="3"/>'
@@ -116,6 +89,52 @@ def line_chart(
         parts.append(f'<text class="legend" x="{legend_x + 26}" y="18">{escape(line.name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _x_labels(labels: Sequence[str], x: Callable[[int], float], *, baseline: float) -> list[str]:
+    """At most about MAX_X_LABELS of them, always the last: a year of days would
+    otherwise print over each other."""
+    every = max(1, -(-len(labels) // MAX_X_LABELS))
+    return [
+        f'<text class="axis" x="{_coordinate(x(index))}" y="{baseline}" '
+        f'text-anchor="middle">{escape(label)}</text>'
+        for index, label in enumerate(labels)
+        if index % every == 0 or index == len(labels) - 1
+    ]
+
+
+def _line(
+    line: Series,
+    labels: Sequence[str],
+    x: Callable[[int], float],
+    y: Callable[[float], float],
+) -> list[str]:
+    """A gap (None) breaks the line instead of being bridged, so a day without
+    answers does not pass for a trend; a value alone between gaps is a point."""
+    parts: list[str] = []
+    segment: list[str] = []
+    segments: list[list[str]] = []
+    for index, value in enumerate(line.values):
+        if value is None:
+            if segment:
+                segments.append(segment)
+            segment = []
+            continue
+        segment.append(f"{_coordinate(x(index))},{_coordinate(y(value))}")
+    if segment:
+        segments.append(segment)
+    for points in segments:
+        if len(points) > 1:
+            parts.append(f'<polyline class="series {line.css}" points="{" ".join(points)}"/>')
+    for index, value in enumerate(line.values):
+        if value is not None:
+            label = labels[index] if index < len(labels) else ""
+            parts.append(
+                f'<circle class="point {line.css}" cx="{_coordinate(x(index))}" '
+                f'cy="{_coordinate(y(value))}" r="4"><title>{escape(line.name)} '
+                f"{escape(label)}: {_number(value)}</title></circle>"
+            )
+    return parts
 
 
 def bar_chart(
