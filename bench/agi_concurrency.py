@@ -52,7 +52,8 @@ from ivr.adapters.fastagi.server import AgiChannel, FastAgiServer
 from ivr.config.settings import AgiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
 from ivr.config.values import AmiConfig
 from ivr.runtime.service import Service
-from storage.database import upgrade
+from storage.database import create_engine, session_factory, upgrade
+from storage.repository import SqlSurveyRepository
 
 HERE = Path(__file__).resolve().parent
 # Calls reaching the survey per second: 1000 calls arrive over 10 s.
@@ -200,18 +201,20 @@ async def service(sim: Simulator, agi_port: int, calls: int, url: str) -> dict[s
     await svc.start()
     assert svc.ami is not None
     assert svc.agi is not None
-    assert svc.repository is not None
     assert await svc.ami.wait_logged_in(10.0)
     async with watched(svc.agi) as peak:
         measured = await sim.calls(calls)
     await svc.stop(grace=10.0)
-    await svc.start()  # a fresh engine to count what is durably stored
     stored = 0
-    for linkedid in measured["linkedids"]:
-        survey = await svc.repository.get_survey("sim", linkedid)
-        if survey is not None:
-            stored += sum(1 for answer in survey.answers if answer.value is not None)
-    await svc.stop(grace=1.0)
+    engine = create_engine(url)  # a fresh engine to count what is durably stored
+    try:
+        repository = SqlSurveyRepository(session_factory(engine))
+        for linkedid in measured["linkedids"]:
+            survey = await repository.get_survey("sim", linkedid)
+            if survey is not None:
+                stored += sum(1 for answer in survey.answers if answer.value is not None)
+    finally:
+        await engine.dispose()
     measured.update(peak=peak.value, stored=stored, logins=svc.ami.logins)
     return measured
 

@@ -26,21 +26,26 @@ from agi_concurrency import SECRET, Simulator, free_port, p99
 from ivr.config.settings import AgiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
 from ivr.config.values import AmiConfig
 from ivr.runtime.service import Service
-from storage.database import upgrade
+from storage.database import create_engine, session_factory, upgrade
+from storage.repository import SqlSurveyRepository
 
 
 async def surveyed(service: Service, linkedids: list[str]) -> int:
-    assert service.repository is not None
     assert service.writer is not None
     await service.background.drain(10.0)
     await service.writer.flush()
     await asyncio.sleep(2.0)  # the calls' rows follow their Hangups
     await service.writer.flush()
     complete = 0
-    for linkedid in linkedids:
-        survey = await service.repository.get_survey("sim", linkedid)
-        if survey is not None and sum(a.value is not None for a in survey.answers) == 2:
-            complete += 1
+    engine = create_engine(service.config.database.url)
+    try:
+        repository = SqlSurveyRepository(session_factory(engine))
+        for linkedid in linkedids:
+            survey = await repository.get_survey("sim", linkedid)
+            if survey is not None and sum(a.value is not None for a in survey.answers) == 2:
+                complete += 1
+    finally:
+        await engine.dispose()
     return complete
 
 

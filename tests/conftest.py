@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from storage.database import (
     session_factory,
     upgrade,
 )
+from tests.helpers.fastagi import StartServer
 from tests.helpers.writes import CommittedWrites, committed_writes_on
 
 POSTGRES_URL_VARIABLE = "IVR_SURVEY_TEST_DATABASE_URL"
@@ -129,9 +130,6 @@ async def repository(
     """Committed writes and reads on a migrated, empty test database."""
     async with committed_writes_on(database_sessions) as writes:
         yield writes
-
-
-StartServer = Callable[..., Awaitable[FastAgiServer]]
 
 
 @pytest.fixture

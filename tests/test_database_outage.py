@@ -22,9 +22,9 @@ from ivr.core.domain import SurveyStatus
 from ivr.runtime.service import Service
 from ivr.sim import CallPlan, Turn
 from storage.database import create_engine, normalize_url, upgrade
+from tests.helpers.stack import PBX, service_config, started_pbx, survey_reader
 from tests.helpers.waiting import wait_for
 from tests.tcp_proxy import TcpProxy
-from tests.test_service_e2e import PBX, service_config, started_pbx
 
 pytestmark = pytest.mark.postgres
 
@@ -91,32 +91,31 @@ async def test_every_answer_given_during_an_outage_is_stored(
             calls.append(pbx.start_call(plan(number)))
             await asyncio.sleep(CALL_SPACING)
         results = await asyncio.gather(*calls)
-        assert service.repository is not None
-        repository = service.repository
+        async with survey_reader(url) as repository:
 
-        async def written_back() -> bool:
-            return not writer.down and writer.spool_depth == 0
+            async def written_back() -> bool:
+                return not writer.down and writer.spool_depth == 0
 
-        async def every_call_ended() -> bool:
-            await writer.flush()
-            stored = [await repository.get_call(PBX, result.linkedid) for result in results]
-            return all(call is not None and call.ended_at is not None for call in stored)
+            async def every_call_ended() -> bool:
+                await writer.flush()
+                stored = [await repository.get_call(PBX, result.linkedid) for result in results]
+                return all(call is not None and call.ended_at is not None for call in stored)
 
-        assert await wait_for(written_back, 60.0)
-        await service.background.drain(10.0)
-        assert await wait_for(every_call_ended, 30.0)
+            assert await wait_for(written_back, 60.0)
+            await service.background.drain(10.0)
+            assert await wait_for(every_call_ended, 30.0)
 
-        given, stored, statuses = [], [], []
-        for number, result in enumerate(results):
-            expected = plan(number)
-            given.append(tuple(int(turn.presses[0].keys) for turn in expected.survey))
-            survey = await repository.get_survey(PBX, result.linkedid)
-            stored.append(tuple(a.value for a in survey.answers) if survey else None)
-            statuses.append(survey.status if survey else None)
-        assert deepest > 0, "the outage never reached the spool"
-        assert given == stored
-        assert [SurveyStatus.COMPLETED] * CALLS == statuses
-        assert 0 == writer.failed
+            given, stored, statuses = [], [], []
+            for number, result in enumerate(results):
+                expected = plan(number)
+                given.append(tuple(int(turn.presses[0].keys) for turn in expected.survey))
+                survey = await repository.get_survey(PBX, result.linkedid)
+                stored.append(tuple(a.value for a in survey.answers) if survey else None)
+                statuses.append(survey.status if survey else None)
+            assert deepest > 0, "the outage never reached the spool"
+            assert given == stored
+            assert [SurveyStatus.COMPLETED] * CALLS == statuses
+            assert 0 == writer.failed
     finally:
         await service.stop(grace=2.0)
         await pbx.stop()

@@ -12,7 +12,7 @@ import pytest
 from ivr.adapters.fastagi.server import AgiChannel, Drained, FastAgiServer
 from ivr.adapters.guard import SessionGuard
 from tests.agi_peer import AgiPeer
-from tests.conftest import StartServer
+from tests.helpers.fastagi import StartServer
 
 
 class Holder:

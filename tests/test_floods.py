@@ -28,7 +28,7 @@ from ivr.core.domain import AmiEvent
 from ivr.runtime.service import Service
 from ivr.sim import CallPlan, Turn
 from storage.database import create_engine, upgrade
-from tests.test_service_e2e import PBX, service_config, started_pbx
+from tests.helpers.stack import PBX, service_config, started_pbx, survey_reader
 
 T = TypeVar("T")
 
@@ -78,19 +78,19 @@ async def test_2000_idle_fastagi_connections_leave_every_real_caller_surveyed(
         flood.kill()
         await flood.wait()
         assert service.writer is not None
-        assert service.repository is not None
         surveyed: list[tuple[int | None, ...] | None] = []
         # The calls' rows follow their Hangups, which queue behind the flood's work.
-        for _ in range(100):
-            await service.background.drain(1.0)
-            await service.writer.flush()
-            surveyed = []
-            for result in results:
-                survey = await service.repository.get_survey(PBX, result.linkedid)
-                surveyed.append(tuple(a.value for a in survey.answers) if survey else None)
-            if None not in surveyed:
-                break
-            await asyncio.sleep(0.1)
+        async with survey_reader(service.config.database.url) as reader:
+            for _ in range(100):
+                await service.background.drain(1.0)
+                await service.writer.flush()
+                surveyed = []
+                for result in results:
+                    survey = await reader.get_survey(PBX, result.linkedid)
+                    surveyed.append(tuple(a.value for a in survey.answers) if survey else None)
+                if None not in surveyed:
+                    break
+                await asyncio.sleep(0.1)
     finally:
         if flood is not None and flood.returncode is None:
             flood.kill()
@@ -248,15 +248,15 @@ async def test_a_flood_of_new_linkedids_is_bounded_by_max_tracked_calls(tmp_path
                 most = max(most, tracker.tracked_count)
         result = await real
         assert service.writer is not None
-        assert service.repository is not None
         survey = None
-        for _ in range(100):
-            await service.writer.flush()
-            most = max(most, tracker.tracked_count)
-            survey = await service.repository.get_survey(PBX, result.linkedid)
-            if survey is not None:
-                break
-            await asyncio.sleep(0.1)
+        async with survey_reader(service.config.database.url) as reader:
+            for _ in range(100):
+                await service.writer.flush()
+                most = max(most, tracker.tracked_count)
+                survey = await reader.get_survey(PBX, result.linkedid)
+                if survey is not None:
+                    break
+                await asyncio.sleep(0.1)
         # The flood's last events may still be on their way to the tracker.
         for _ in range(200):
             if service.counters.events >= 20_000 and service.links[PBX].queued_events == 0:
@@ -438,14 +438,14 @@ async def test_slow_http_clients_are_bounded_and_a_survey_keeps_its_pace(tmp_pat
         left_open = service.web.connections.open
         refused = dict(service.web.connections.refused)
         assert service.writer is not None
-        assert service.repository is not None
         survey = None
-        for _ in range(50):
-            await service.writer.flush()
-            survey = await service.repository.get_survey(PBX, result.linkedid)
-            if survey is not None:
-                break
-            await asyncio.sleep(0.1)
+        async with survey_reader(service.config.database.url) as stored:
+            for _ in range(50):
+                await service.writer.flush()
+                survey = await stored.get_survey(PBX, result.linkedid)
+                if survey is not None:
+                    break
+                await asyncio.sleep(0.1)
     finally:
         for _, writer in slow:
             writer.close()

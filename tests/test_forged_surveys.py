@@ -22,7 +22,7 @@ from ivr.runtime.service import Service
 from ivr.sim import CallPlan, SimulatedPbx, Turn
 from storage.database import upgrade
 from tests.agi_peer import AgiPeer
-from tests.test_service_e2e import PBX, service_config, started_pbx
+from tests.helpers.stack import PBX, service_config, started_pbx, survey_reader
 
 KEY = "k3y-0f-th1s-1nstall4t10n-0123456789"
 
@@ -77,10 +77,10 @@ async def test_with_a_shared_key_only_requests_carrying_it_are_surveyed(
         with caplog.at_level(logging.INFO):
             result = await pbx.place_call(plan("optin=", "initiated=", *arguments))
         assert service.writer is not None
-        assert service.repository is not None
         await service.background.drain(5.0)
         await service.writer.flush()
-        survey = await service.repository.get_survey(PBX, result.linkedid)
+        async with survey_reader(config.database.url) as reader:
+            survey = await reader.get_survey(PBX, result.linkedid)
         refused = dict(service.agi_connections_refused()).get("bad_key", 0)
     finally:
         await service.stop(grace=1.0)
@@ -107,11 +107,11 @@ async def test_a_linkedid_ami_never_saw_is_refused_while_ami_is_connected(
         forger.close()
         real = await pbx.place_call(plan())
         assert service.writer is not None
-        assert service.repository is not None
         await service.background.drain(5.0)
         await service.writer.flush()
-        forged = await service.repository.get_survey(PBX, "1795000000.999")
-        stored = await service.repository.get_survey(PBX, real.linkedid)
+        async with survey_reader(config.database.url) as reader:
+            forged = await reader.get_survey(PBX, "1795000000.999")
+            stored = await reader.get_survey(PBX, real.linkedid)
         refused = dict(service.agi_connections_refused()).get("unknown_call", 0)
     finally:
         await service.stop(grace=1.0)

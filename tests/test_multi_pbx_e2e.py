@@ -25,7 +25,15 @@ from ivr.runtime.service import Service
 from ivr.sim import Agent, AmiAccount, CallPlan, SimulatedPbx
 from storage.database import upgrade
 from storage.repository import StoredSurvey
-from tests.test_service_e2e import PROMPT, SECRET, after_prompt, free_port, scores, service_config
+from tests.helpers.stack import (
+    PROMPT,
+    SECRET,
+    after_prompt,
+    free_port,
+    scores,
+    service_config,
+    survey_reader,
+)
 
 EAST_ADDRESS = "127.0.0.2"
 WEST_ADDRESS = "127.0.0.3"
@@ -48,9 +56,10 @@ class TwoPbxs:
 
     async def stored(self, pbx: str, linkedid: str) -> tuple[CallRecord, StoredSurvey]:
         """The call once stored ended, and its survey once finished."""
-        repository = self.service.repository
-        assert repository is not None
-        async with asyncio.timeout(5.0):
+        async with (
+            survey_reader(self.service.config.database.url) as repository,
+            asyncio.timeout(5.0),
+        ):
             while True:
                 call = await repository.get_call(pbx, linkedid)
                 survey = await repository.get_survey(pbx, linkedid)
@@ -185,9 +194,8 @@ async def test_a_request_from_an_unknown_address_is_refused_and_stored_nowhere(
 
     with caplog.at_level(logging.ERROR, logger="ivr.adapters.fastagi.attribution"):
         result = await pair.west.place_call(plan)
-    repository = pair.service.repository
-    assert repository is not None
-    surveys = [await repository.get_survey(pbx, result.linkedid) for pbx in ("east", "west")]
+    async with survey_reader(pair.service.config.database.url) as repository:
+        surveys = [await repository.get_survey(pbx, result.linkedid) for pbx in ("east", "west")]
 
     assert [None, None] == surveys
     assert [

@@ -25,8 +25,7 @@ from ivr.sim import CallPlan, Flow
 from storage.database import create_engine, session_factory, upgrade
 from storage.models import Call
 from storage.policy_store import SqlPolicyStore
-from tests.helpers.writes import committed_writes
-from tests.test_service_e2e import (
+from tests.helpers.stack import (
     PBX,
     Stack,
     after_prompt,
@@ -34,6 +33,7 @@ from tests.test_service_e2e import (
     service_config,
     started_pbx,
 )
+from tests.helpers.writes import committed_writes
 
 NUMBER = "+15550001111"
 HASH_KEY = "e2e-hash-key-0123456789abcdef"
@@ -51,8 +51,7 @@ class PolicyStack:
         result = await self.stack.pbx.place_call(plan)
         await self.stack.stored_call(result.linkedid)
         decision = await self.decision(result.linkedid)
-        assert self.stack.service.repository is not None
-        survey = await self.stack.service.repository.get_survey(PBX, result.linkedid)
+        survey = await self.stack.survey(result.linkedid)
         return decision, scores(survey) if survey is not None else []
 
     async def decision(self, linkedid: str, timeout: float = 5.0) -> str | None:
@@ -267,9 +266,7 @@ async def test_the_service_purges_old_numbers_at_start_when_retention_is_set(
     stack = await make_policy_stack(privacy=PrivacyConfig(retention_days=30))
     result = await stack.stack.pbx.place_call(CallPlan(survey=ANSWERS))
     today = await stack.stack.stored_call(result.linkedid)
-    repository = stack.stack.service.repository
-    assert repository is not None
-    purged = await repository.get_call(PBX, old.linkedid)
+    purged = await stack.stack.call_row(old.linkedid)
     assert purged is not None
     assert (None, None, "15550001111") == (
         purged.caller_number,

@@ -22,11 +22,12 @@ from ivr.sim.call import CallResult
 from storage.database import upgrade
 from storage.repository import StoredSurvey
 from tests.agi_peer import AgiPeer
-from tests.test_service_e2e import (
+from tests.helpers.stack import (
     PBX,
     after_prompt,
     service_config,
     started_pbx,
+    survey_reader,
 )
 
 RECORDINGS = "/var/spool/asterisk/ivr-survey"
@@ -44,15 +45,16 @@ class Stack:
 
     async def finished(self, linkedid: str) -> tuple[str, StoredSurvey]:
         """The survey of the call once it is no longer in progress."""
-        repository = self.service.repository
-        assert repository is not None
         deadline = asyncio.get_running_loop().time() + 5.0
-        while True:
-            survey = await repository.get_survey(PBX, linkedid)
-            if survey is not None and survey.status is not SurveyStatus.IN_PROGRESS:
-                return linkedid, survey
-            assert asyncio.get_running_loop().time() < deadline, f"survey not finished: {survey}"
-            await asyncio.sleep(0.05)
+        async with survey_reader(self.service.config.database.url) as repository:
+            while True:
+                survey = await repository.get_survey(PBX, linkedid)
+                if survey is not None and survey.status is not SurveyStatus.IN_PROGRESS:
+                    return linkedid, survey
+                assert asyncio.get_running_loop().time() < deadline, (
+                    f"survey not finished: {survey}"
+                )
+                await asyncio.sleep(0.05)
 
 
 StackFactory = Callable[..., Awaitable[Stack]]
@@ -70,7 +72,10 @@ async def make_stack(database_url: str) -> AsyncIterator[StackFactory]:
         base = service_config(pbx.ami_port, database_url, agi_port)
         config: Config = dataclasses.replace(
             base,
-            survey=dataclasses.replace(base.survey, **survey_options),  # type: ignore[arg-type]
+            survey=dataclasses.replace(
+                base.survey,
+                **survey_options,  # type: ignore[arg-type]  # SurveyConfig fields, by name
+            ),
             queues=dict(queues or {}),
         )
         stack = Stack(pbx, Service(config))

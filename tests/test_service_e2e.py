@@ -10,127 +10,29 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ivr.config.settings import AgiConfig, Config, DatabaseConfig, SurveyConfig, WebConfig
-from ivr.config.values import AmiConfig
-from ivr.core.domain import CallRecord, HangupSide, SurveyStatus
+from ivr.core.domain import HangupSide, SurveyStatus
 from ivr.runtime.service import Service
-from ivr.sim import Agent, AmiAccount, CallPlan, Flow, SimulatedPbx, Turn, lab_listener
+from ivr.sim import AmiAccount, CallPlan, Flow, SimulatedPbx, Turn, lab_listener
 from storage.database import upgrade
-from storage.repository import StoredSurvey
 from tests.agi_peer import AgiPeer
-
-PBX = "pbx-test"
-SECRET = "s3cret"
-WEB_TOKEN = "e2e-token-0123456789abcdef"
-AGENT_ONE = Agent("Agent One", "Local/agent1@agents/n")
-AGENT_TWO = Agent("Agent Two", "Local/agent2@agents/n")
-ANSWER_TIMEOUT = 0.6
-TEN_TIMEOUT = 0.45
-PROMPT = 0.05
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def started_pbx(**options: Any) -> tuple[SimulatedPbx, int]:
-    """A running simulated PBX of these tests, and the FastAGI port it calls."""
-    agi_port = free_port()
-    pbx = SimulatedPbx(
-        name=PBX,
-        agi_port=agi_port,
-        accounts=(AmiAccount("ivr", SECRET),),
-        time_scale=0.002,
-        prompt_seconds=PROMPT,
-        **options,
-    )
-    await pbx.start()
-    return pbx, agi_port
-
-
-def service_config(ami_port: int, database_url: str, agi_port: int = 0) -> Config:
-    return Config(
-        ami=AmiConfig(
-            host="127.0.0.1",
-            port=ami_port,
-            username="ivr",
-            secret=SECRET,
-            name=PBX,
-            ping_interval=0.5,
-            ping_timeout=0.5,
-            reconnect_min=0.1,
-            reconnect_max=1.0,
-            auth_retry_min=0.3,
-        ),
-        agi=AgiConfig(host="127.0.0.1", port=agi_port, header_timeout=2.0, command_timeout=5.0),
-        database=DatabaseConfig(url=database_url),
-        survey=SurveyConfig(answer_timeout=ANSWER_TIMEOUT, ten_timeout=TEN_TIMEOUT, max_attempts=3),
-        web=WebConfig(port=0, tokens=f"admin:{WEB_TOKEN}"),
-    )
-
-
-@dataclass
-class Stack:
-    pbx: SimulatedPbx
-    service: Service
-
-    async def call(self, plan: CallPlan) -> tuple[CallRecord, StoredSurvey | None]:
-        result = await self.pbx.place_call(plan)
-        call = await self.stored_call(result.linkedid)
-        assert self.service.repository is not None
-        return call, await self.service.repository.get_survey(PBX, result.linkedid)
-
-    async def start_service(self) -> None:
-        await self.service.start()
-        assert self.service.ami is not None
-        assert await self.service.ami.wait_logged_in(5.0)
-
-    async def agent_talking(self, timeout: float = 5.0) -> str:
-        """Until AMI tracking has seen an agent connect on a call in progress; its Linkedid."""
-        async with asyncio.timeout(timeout):
-            while True:
-                for linkedid in self.pbx.linkedids():
-                    call = self.service.tracker.get(linkedid)
-                    if call is not None and call.agents:
-                        return linkedid
-                await asyncio.sleep(0.01)
-
-    async def finished_survey(
-        self, linkedid: str, pbx: str = PBX, timeout: float = 5.0
-    ) -> StoredSurvey:
-        """The survey once its final writes (done in the background) have landed."""
-        assert self.service.repository is not None
-        async with asyncio.timeout(timeout):
-            while True:
-                survey = await self.service.repository.get_survey(pbx, linkedid)
-                if survey is not None and survey.finished_at is not None:
-                    return survey
-                await asyncio.sleep(0.05)
-
-    async def stored_call(self, linkedid: str, timeout: float = 5.0) -> CallRecord:
-        """The call as stored once the service has seen it end."""
-        assert self.service.repository is not None
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            call = await self.service.repository.get_call(PBX, linkedid)
-            if call is not None and call.ended_at is not None:
-                return call
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"call {linkedid} not stored as ended: {call}")
-            await asyncio.sleep(0.05)
-
-
-StackFactory = Callable[..., Awaitable[Stack]]
+from tests.helpers.stack import (
+    AGENT_ONE,
+    AGENT_TWO,
+    PBX,
+    PROMPT,
+    SECRET,
+    Stack,
+    StackFactory,
+    after_prompt,
+    free_port,
+    scores,
+    service_config,
+)
 
 
 @pytest.fixture
@@ -164,21 +66,6 @@ async def make_stack(database_url: str) -> AsyncIterator[StackFactory]:
         if stack.service.agi is not None:
             await stack.service.stop(grace=1.0)
         await stack.pbx.stop()
-
-
-def scores(survey: StoredSurvey | None) -> list[tuple[str, int | None, int]]:
-    assert survey is not None
-    return [(answer.question, answer.value, answer.attempts) for answer in survey.answers]
-
-
-def after_prompt(keys: str) -> Turn:
-    """Keys typed once the question has played out (during WAIT FOR DIGIT).
-
-    Asterisk drops a key pressed while no command runs (fact 54); 200 ms after the
-    prompt ended leaves the service ample time to have sent WAIT FOR DIGIT, even
-    on a loaded machine.
-    """
-    return Turn.keys(keys, at=PROMPT + 0.2, gap=0.15)
 
 
 @pytest.mark.parametrize(
@@ -362,8 +249,7 @@ async def test_ami_connection_dropped_mid_call_is_restored_and_the_call_still_cr
     await stack.pbx.drop_ami_connections()
     result = await task
     call = await stack.stored_call(result.linkedid)
-    assert stack.service.repository is not None
-    survey = await stack.service.repository.get_survey(PBX, result.linkedid)
+    survey = await stack.survey(result.linkedid)
     assert stack.service.ami is not None
     assert stack.service.ami.logins > logins_before
     assert ("Agent One", [("agent", 9, 1), ("company", 7, 1)]) == (
@@ -386,8 +272,7 @@ async def test_call_that_ended_while_ami_was_down_is_stored_from_the_resync(
     result = await task
     await stack.pbx.restore_ami()
     call = await stack.stored_call(result.linkedid)
-    assert stack.service.repository is not None
-    survey = await stack.service.repository.get_survey(PBX, result.linkedid)
+    survey = await stack.survey(result.linkedid)
     expected = (True, ["Agent One"], HangupSide.UNKNOWN, [("agent", 9, 1), ("company", 7, 1)])
     assert expected == (
         call.partial,
@@ -433,8 +318,7 @@ async def test_service_started_mid_call_learns_the_call_from_the_resync(
     await stack.start_service()
     result = await task
     call = await stack.stored_call(result.linkedid)
-    assert stack.service.repository is not None
-    survey = await stack.service.repository.get_survey(PBX, result.linkedid)
+    survey = await stack.survey(result.linkedid)
     assert stack.service.ami is not None
     refused_waits = [seconds for seconds in stack.service.ami.resync_seconds if seconds > 1.0]
     assert [] == refused_waits, "a refused resync action must not wait for a timeout"
@@ -495,8 +379,7 @@ async def test_replayed_agi_request_ends_before_answer_and_never_counts_twice(
         await peer.send("200 result=0 endpos=800" if "STREAM" in command else "200 result=0")
     peer.close()
     assert [] == commands
-    assert stack.service.repository is not None
-    survey = await stack.service.repository.get_survey(PBX, result.linkedid)
+    survey = await stack.survey(result.linkedid)
     assert [("agent", 9, 1), ("company", 9, 1)] == scores(survey)
 
 
@@ -570,11 +453,10 @@ async def test_call_unknown_to_ami_is_surveyed_from_channel_variables(
     assert await peer.closed_by_server()
     peer.close()
     survey = await stack.finished_survey(linkedid)
-    assert stack.service.repository is not None
     assert stack.service.writer is not None
     await stack.service.background.drain(5.0)
     await stack.service.writer.flush()  # answers are queued, not awaited, by the route
-    call = await stack.service.repository.get_call(PBX, linkedid)
+    call = await stack.call_row(linkedid)
     assert call is not None
     expected = (True, "support", "Agent One", [("agent", 8, 1), ("company", 8, 1)])
     assert expected == (call.partial, call.queue, call.agents[-1].name, scores(survey))

@@ -33,8 +33,8 @@ from ivr.sim import CallPlan, CallResult, SimulatedPbx, Turn
 from storage.database import create_engine, normalize_url, session_factory, upgrade
 from storage.repository import SqlSurveyRepository
 from storage.writer import GroupCommitWriter
+from tests.helpers.stack import PBX, service_config, started_pbx
 from tests.helpers.waiting import wait_for
-from tests.test_service_e2e import PBX, service_config, started_pbx
 
 
 def plan(number: int) -> CallPlan:

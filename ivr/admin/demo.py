@@ -16,9 +16,11 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.adapters.web.auth import Authenticator, hash_password
 from ivr.admin.demo_history import PastCall, past_calls
@@ -112,6 +114,35 @@ async def run_demo(
     seed: int | None,
     history_days: int = 0,
 ) -> int:
+    url = _demo_database_url(config, database_url)
+    revision = await upgrade(url)
+    started = await _start(config, url)
+    # Before the banner: the printed dashboard link then opens onto the history.
+    rng = random.Random(seed)
+    if history_days:
+        await _lay_down_history(started, rng, history_days)
+    _print_banner(
+        started.service,
+        pbx_port=started.pbx.ami_port,
+        agi_port=started.agi_port,
+        url=url,
+        revision=revision,
+        web_token=started.web_token,
+        calls=calls,
+    )
+    try:
+        await _place_calls(started, rng, calls=calls, concurrency=concurrency)
+    finally:
+        await started.service.stop()
+        await started.pbx.stop()
+        await started.reads.dispose()
+    await _print_report(url)
+    return 0
+
+
+def _demo_database_url(config: Config, database_url: str | None) -> str:
+    """Simulated calls must never land among real ones, so a configured database
+    is left alone (and the user told so) unless --database names one."""
     url = database_url or f"sqlite+aiosqlite:///{Path.cwd() / 'ivr-survey-demo.db'}"
     if database_url is None and config.database.url != default_sqlite_url(Path.cwd()):
         print(
@@ -120,7 +151,28 @@ async def run_demo(
             "or to --database URL",
             flush=True,
         )
-    revision = await upgrade(url)
+    return url
+
+
+@dataclass(frozen=True)
+class _Started:
+    """Kept together because the banner, the traffic and the shutdown each need
+    several of them, and the ports and secrets are only known once started.
+    `repository` reads on an engine of its own (`reads`), as the service keeps
+    its own engines to itself."""
+
+    pbx: SimulatedPbx
+    service: Service
+    settings: Config
+    agi_port: int
+    web_token: str
+    reads: AsyncEngine
+    repository: SqlSurveyRepository
+
+
+async def _start(config: Config, url: str) -> _Started:
+    """The simulator starts first because the service's config names its AMI port.
+    A failed login is reported, not fatal: the service keeps retrying, as under `run`."""
     secret = secrets.token_urlsafe(12)
     agi_port = _free_port()
     pbx = SimulatedPbx(
@@ -145,24 +197,20 @@ async def run_demo(
     assert service.ami is not None
     if not await service.ami.wait_logged_in(10.0):
         print("demo: the service could not log in to the simulated PBX", file=sys.stderr)
-    # Before the banner: the printed dashboard link then opens onto the history.
-    rng = random.Random(seed)
-    if history_days:
-        await _lay_down_history(service, settings, rng, history_days)
-    _print_banner(
-        service,
-        pbx_port=pbx.ami_port,
-        agi_port=agi_port,
-        url=url,
-        revision=revision,
-        web_token=web_token,
-        calls=calls,
-    )
-    assert service.repository is not None
-    printer = _CallPrinter(service.repository)
+    reads = create_engine(url)
+    repository = SqlSurveyRepository(session_factory(reads))
+    return _Started(pbx, service, settings, agi_port, web_token, reads, repository)
+
+
+async def _place_calls(
+    started: _Started, rng: random.Random, *, calls: int | None, concurrency: int
+) -> None:
+    """Ctrl-C and SIGTERM cancel only the traffic, so the calls already placed are
+    still printed and the caller can stop the service and print the report."""
+    printer = _CallPrinter(started.repository)
     traffic = asyncio.create_task(
         run_traffic(
-            pbx,
+            started.pbx,
             rng,
             calls=calls,
             concurrency=concurrency,
@@ -176,35 +224,26 @@ async def run_demo(
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, traffic.cancel)
-    try:
-        with contextlib.suppress(asyncio.CancelledError):
-            await traffic
-        await printer.settle()
-        if traffic.cancelled():
-            print("\ndemo: stopped (calls still in progress were hung up)", flush=True)
-        else:
-            print(f"\ndemo: {printer.count} calls done", flush=True)
-    finally:
-        await service.stop()
-        await pbx.stop()
-    await _print_report(url)
-    return 0
+    with contextlib.suppress(asyncio.CancelledError):
+        await traffic
+    await printer.settle()
+    if traffic.cancelled():
+        print("\ndemo: stopped (calls still in progress were hung up)", flush=True)
+    else:
+        print(f"\ndemo: {printer.count} calls done", flush=True)
 
 
-async def _lay_down_history(
-    service: Service, settings: Config, rng: random.Random, days: int
-) -> None:
+async def _lay_down_history(started: _Started, rng: random.Random, days: int) -> None:
     """Past days from the simulated callers and score model, written through the
     service's own writer, so the dashboard's trends and rankings mean something
     at first look. A demo database that already has past days keeps them."""
-    assert service.writer is not None
-    assert service.repository is not None
+    assert started.service.writer is not None
     today = datetime.now(UTC).date()
     midnight = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
-    if await service.repository.calls_started_before(DEMO_PBX, midnight):
+    if await started.repository.calls_started_before(DEMO_PBX, midnight):
         print("demo: this database already has earlier days; no history generated", flush=True)
         return
-    writer = service.writer
+    writer, settings = started.service.writer, started.settings
     privacy = settings.privacy.privacy()
     spec = SurveyPlanner(settings).plan(None).spec
     generated = past_calls(

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ivr.adapters.ami.client import AmiClient
 from ivr.adapters.ami.pbx_link import Counters, PbxLink
@@ -42,7 +42,6 @@ from storage.analytics import SqlReportReader
 from storage.database import check_migrated, create_engine, session_factory
 from storage.policy_store import SqlPolicyHistory, SqlPolicyStore, purge
 from storage.recordings import SqlRecordings
-from storage.repository import SqlSurveyRepository
 from storage.revocations import SqlRevocations
 from storage.spool import Spool, other_spools, spool_path
 from storage.writer import GroupCommitWriter
@@ -99,7 +98,6 @@ class Service:
         }
         self._engine: AsyncEngine | None = None
         self._caller_engines: list[AsyncEngine] = []
-        self.repository: SqlSurveyRepository | None = None
         self.writer: GroupCommitWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.agi: FastAgiServer | None = None
@@ -112,8 +110,37 @@ class Service:
         self._optouts = RememberedOptOuts()
 
     async def start(self) -> None:
-        """Check the database, then start AMI tracking and the FastAGI server."""
+        """Check the database, then start AMI tracking and the FastAGI server.
+
+        The parts are built (`_screening`, `_nps_routes`, `_fastagi_server`,
+        `_web_server`) without IO, so only the awaited steps here can fail, in
+        this order: nothing listens before the database is known to be migrated,
+        and the writer runs before anything can hand it a write.
+        """
         self._bound_descriptors()
+        sessions, writer_engine, history_engine = await self._open_database()
+        writer = await self._start_writer(writer_engine)
+        self.alerts = DetractorAlerts(self.config.alerts, dashboard_url=self.config.web.base_url())
+        await self.alerts.start()
+        policy_store = SqlPolicyStore(sessions)
+        await self._remember_optouts(policy_store)
+        screening = self._screening(writer, SqlPolicyHistory(history_engine))
+        self.agi = self._fastagi_server(self._nps_routes(writer, screening))
+        self._start_tracking_and_timers(policy_store, sessions)
+        await self.agi.start()
+        self.web = self._web_server(sessions, self.alerts)
+        await self.web.start()
+        _collect_garbage_less_often()
+
+    async def _open_database(
+        self,
+    ) -> tuple[async_sessionmaker[AsyncSession], AsyncEngine, AsyncEngine]:
+        """Refuse to start on a database not migrated, before anything listens.
+
+        What a caller waits on gets connections nothing else takes: the writer
+        one of its own, the policy's history read a small pool. A dashboard
+        query or a burst of reads then never holds up a survey's start.
+        """
         url = self.config.database.url
         self._engine = create_engine(url)
         try:
@@ -122,36 +149,34 @@ class Service:
             await self._engine.dispose()
             self._engine = None
             raise
-        # What a caller waits on gets connections nothing else takes: the writer
-        # one of its own, the policy's history read a small pool. A dashboard
-        # query or a burst of reads then never holds up a survey's start.
         self._caller_engines = [
             create_engine(url, connections=1),
             create_engine(url, connections=HISTORY_READ_CONNECTIONS),
         ]
         writer_engine, history_engine = self._caller_engines
-        sessions = session_factory(self._engine)
-        self.repository = SqlSurveyRepository(sessions)
-        writer = await self._start_writer(writer_engine)
-        self.alerts = DetractorAlerts(self.config.alerts, dashboard_url=self.config.web.base_url())
-        await self.alerts.start()
-        policy_store = SqlPolicyStore(sessions)
-        await self._remember_optouts(policy_store)
-        screening = Screening(
+        return session_factory(self._engine), writer_engine, history_engine
+
+    def _screening(self, writer: GroupCommitWriter, history: SqlPolicyHistory) -> Screening:
+        """Shared by every PBX's route, so the calls already let through to a survey
+        (and the remembered opt-outs) are kept in one place."""
+        return Screening(
             rules=lambda: self._live.policy,
             privacy=self._privacy,
             remembered=self._optouts,
-            history=SqlPolicyHistory(history_engine),
+            history=history,
             recorder=writer,
             background=self.background,
             clock=self._now,
         )
+
+    def _nps_routes(self, writer: GroupCommitWriter, screening: Screening) -> dict[str, NpsRoute]:
+        """A route per PBX, so a survey reads the calls of the PBX it came from."""
         prompt_exists = (
             prompt_checker(Path(self.config.survey.sounds_dir))
             if self.config.survey.sounds_dir
             else None
         )
-        routes = {
+        return {
             name: NpsRoute(
                 pbx=name,
                 planner=lambda: self._live.planner,
@@ -165,33 +190,42 @@ class Service:
             )
             for name, link in self.links.items()
         }
+
+    def _fastagi_server(self, routes: Mapping[str, NpsRoute]) -> FastAgiServer:
+        agi = self.config.agi
         router = PbxRouter(
             [link.config for link in self.links.values()],
             routes,
-            shared_key=self.config.agi.shared_key,
+            shared_key=agi.shared_key,
             refused=self._agi_refused,
         )
-        self.agi = FastAgiServer(
+        return FastAgiServer(
             self._route(router),
-            host=self.config.agi.host,
-            port=self.config.agi.port,
-            header_timeout=self.config.agi.header_timeout,
-            command_timeout=self.config.agi.command_timeout,
-            max_unidentified=self.config.agi.max_unidentified,
+            host=agi.host,
+            port=agi.port,
+            header_timeout=agi.header_timeout,
+            command_timeout=agi.command_timeout,
+            max_unidentified=agi.max_unidentified,
             guard=SessionGuard(
                 # A PBX's own agi_addresses are where its surveys come from:
                 # listing them twice (allow-list and PBX) would only invite a mismatch.
                 networks=(
-                    *self.config.agi.allowed_networks(),
+                    *agi.allowed_networks(),
                     *(
                         network
                         for link in self.links.values()
                         for network in link.config.agi_addresses
                     ),
                 ),
-                max_sessions=self.config.agi.max_sessions,
+                max_sessions=agi.max_sessions,
             ),
         )
+
+    def _start_tracking_and_timers(
+        self, policy_store: SqlPolicyStore, sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """Tasks, not awaits: an Asterisk that is down is retried in the
+        background and never holds up the start."""
         for link in self.links.values():
             link.start(self._save_finished_call)
         self._tasks.append(
@@ -208,17 +242,18 @@ class Service:
                 clock=self._now,
             )
             self._tasks.append(asyncio.create_task(purging, name="retention-purge"))
-        await self.agi.start()
-        self.web = WebServer(
+
+    def _web_server(
+        self, sessions: async_sessionmaker[AsyncSession], alerts: DetractorAlerts
+    ) -> WebServer:
+        return WebServer(
             self.config.web,
             SqlReportReader(sessions),
             self,
-            alerts=self.alerts,
+            alerts=alerts,
             recordings=SqlRecordings(sessions, self.config.survey.recordings_dir),
             revocations=SqlRevocations(sessions),
         )
-        await self.web.start()
-        _collect_garbage_less_often()
 
     async def _remember_optouts(self, store: SqlPolicyStore) -> None:
         entries = await store.optouts()
