@@ -8,7 +8,8 @@ import logging
 import pytest
 from panoramisk.actions import Action
 
-from ivr.adapters.ami.client import MAX_MESSAGE_CHARS, Utf8AmiProtocol
+from ivr.adapters.ami.client import Utf8AmiProtocol
+from ivr.adapters.ami.framing import MAX_MESSAGE_BYTES
 from ivr.sim.transcript import read_ami
 from tests.helpers.ami_stubs import Factory, Transport
 
@@ -95,7 +96,7 @@ def test_message_that_never_ends_drops_the_connection() -> None:
     """A peer streaming one endless message cannot grow our memory without bound."""
     protocol, _, transport = make()
     line = b"X-Junk: " + b"y" * 1000 + b"\r\n"
-    for _ in range(MAX_MESSAGE_CHARS // len(line) + 2):
+    for _ in range(MAX_MESSAGE_BYTES // len(line) + 2):
         protocol.data_received(line)
     assert transport.closed
 

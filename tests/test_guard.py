@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 import pytest
 
@@ -29,10 +29,10 @@ LOOPBACK = AgiConfig().allowed_networks()
     ],
 )
 def test_address_is_allowed_only_inside_the_listed_networks(
-    address: str, networks: tuple[object, ...], expected: bool
+    address: str, networks: tuple[IPv4Network | IPv6Network, ...], expected: bool
 ) -> None:
     """IPv4-mapped IPv6 peers are judged by their IPv4 address; garbage is refused."""
-    assert expected == address_allowed(address, networks)  # type: ignore[arg-type]
+    assert expected == address_allowed(address, networks)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,10 @@ START = Config()
 
 
 def with_section(config: Config, **sections: object) -> Config:
-    return dataclasses.replace(config, **sections)  # type: ignore[arg-type]
+    return dataclasses.replace(
+        config,
+        **sections,  # type: ignore[arg-type]  # **sections: Config sections, by name
+    )
 
 
 @pytest.mark.parametrize(

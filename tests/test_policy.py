@@ -54,11 +54,17 @@ def utc(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime
 
 
 def rules(**fields: object) -> PolicyRules:
-    return dataclasses.replace(SURVEY_EVERY_CALL, **fields)  # type: ignore[arg-type]
+    return dataclasses.replace(
+        SURVEY_EVERY_CALL,
+        **fields,  # type: ignore[arg-type]  # **fields: PolicyRules fields, by name
+    )
 
 
 def call(**fields: object) -> CallRecord:
-    return dataclasses.replace(CALL, **fields)  # type: ignore[arg-type]
+    return dataclasses.replace(
+        CALL,
+        **fields,  # type: ignore[arg-type]  # **fields: CallRecord fields, by name
+    )
 
 
 def linkedid_sampled(percent: float, inside: bool) -> str:

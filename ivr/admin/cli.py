@@ -356,6 +356,7 @@ def _login_link(config: Config, user: str, minutes: float) -> int:
     """The link is signed with `[web] session_secret`, which the running service
     shares: without one configured, each service start picks its own key."""
     from ivr.adapters.web.auth import Authenticator  # noqa: PLC0415 - keeps `export`/`report` light
+    from ivr.admin.sessions_cli import unknown_user_refusal  # noqa: PLC0415 - keeps `export`/`report` light
 
     if not config.web.session_secret:
         print(
@@ -365,9 +366,8 @@ def _login_link(config: Config, user: str, minutes: float) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURE
-    if user not in config.web.web_users():
-        known = ", ".join(sorted(config.web.web_users())) or "none"
-        print(f"ivr-survey: no [web] user {user!r} (configured: {known})", file=sys.stderr)
+    if (refusal := unknown_user_refusal(config, user)) is not None:
+        print(refusal, file=sys.stderr)
         return EXIT_FAILURE
     if not 0 < minutes <= 24 * 60:
         print("ivr-survey: --minutes must be more than 0 and at most 1440", file=sys.stderr)

@@ -21,12 +21,20 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 
 
+def unknown_user_refusal(config: Config, user: str) -> str | None:
+    """Shared with `ivr-survey web login-link`, so both commands refuse a
+    mistyped name in the same words; None when `user` is configured."""
+    users = config.web.web_users()
+    if user in users:
+        return None
+    known = ", ".join(sorted(users)) or "none"
+    return f"ivr-survey: no [web] user {user!r} (configured: {known})"
+
+
 async def revoke_sessions(config: Config, user: str | None) -> int:
     """`user` None signs everyone out."""
-    users = config.web.web_users()
-    if user is not None and user not in users:
-        known = ", ".join(sorted(users)) or "none"
-        print(f"ivr-survey: no [web] user {user!r} (configured: {known})", file=sys.stderr)
+    if user is not None and (refusal := unknown_user_refusal(config, user)) is not None:
+        print(refusal, file=sys.stderr)
         return EXIT_FAILURE
     engine = await open_migrated(config.database.url)
     try:

@@ -74,7 +74,7 @@ def test_arbitrary_bytes_never_raise_and_never_outgrow_the_message_limit(
 ) -> None:
     """Random bytes, random read boundaries: no exception, buffer within the limit."""
     protocol, _, _ = make()
-    with mock.patch("ivr.adapters.ami.client.MAX_MESSAGE_CHARS", SMALL_LIMIT):
+    with mock.patch("ivr.adapters.ami.client.MAX_MESSAGE_BYTES", SMALL_LIMIT):
         largest = feed_in_pieces(protocol, BANNER + stream, cuts)
     assert largest <= SMALL_LIMIT
 
@@ -115,7 +115,7 @@ def test_a_runaway_message_in_small_reads_is_cut_off_quickly(
     line = b"X" * (line_length - 1) + b"\n"
     stream = BANNER + line * (SMALL_LIMIT * 3 // len(line) + 1)
     started = time.perf_counter()
-    with mock.patch("ivr.adapters.ami.client.MAX_MESSAGE_CHARS", SMALL_LIMIT):
+    with mock.patch("ivr.adapters.ami.client.MAX_MESSAGE_BYTES", SMALL_LIMIT):
         for start in range(0, len(stream), chunk_size):
             protocol.data_received(stream[start : start + chunk_size])
     assert True is transport.closed

@@ -7,7 +7,7 @@ import re
 import time
 
 from ivr.sim import CallPlan, Flow
-from ivr.sim.transcript import read_ami
+from ivr.sim.transcript import AmiMessage, read_ami
 from tests.sim.helpers import (
     BANNER,
     AgiFactory,
@@ -24,7 +24,7 @@ RESYNC = read_ami("ami-resync-actions.txt")
 LISTENER_CAPTURE = read_ami("ami-least-privilege-listener.txt")
 
 
-def received(messages: list, kind: str) -> list:  # type: ignore[type-arg]
+def received(messages: list[AmiMessage], kind: str) -> list[AmiMessage]:
     return [m for m in messages if not m.sent and m.kind == kind]
 
 

@@ -62,7 +62,7 @@ def call(linkedid: str = "1741000000.1", **fields: object) -> CallRecord:
         "answered_at": epoch(1),
     }
     values.update(fields)
-    return CallRecord(**values)  # type: ignore[arg-type]
+    return CallRecord(**values)  # type: ignore[arg-type]  # **values: CallRecord fields, by name
 
 
 def start(record: CallRecord, seconds: float = 120.0) -> SurveyStart:

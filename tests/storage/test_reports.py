@@ -269,7 +269,7 @@ def export_row(**fields: object) -> ExportRow:
         "initiated_by": None,
     }
     values.update(fields)
-    return ExportRow(**values)  # type: ignore[arg-type]
+    return ExportRow(**values)  # type: ignore[arg-type]  # **values: ExportRow fields, by name
 
 
 def test_csv_has_a_header_of_field_names_and_plain_cells() -> None:

@@ -76,7 +76,7 @@ def sender(url: str, delays: list[float], **overrides: object) -> DetractorAlert
 
     sleep: Callable[[float], Awaitable[None]] = record
     return DetractorAlerts(
-        AlertsConfig(**values),  # type: ignore[arg-type]
+        AlertsConfig(**values),  # type: ignore[arg-type]  # **values: AlertsConfig fields, by name
         dashboard_url="https://dash.example",
         clock=lambda: SENT_AT,
         sleep=sleep,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.adapters.web.auth import Authenticator, Principal, hash_password
@@ -18,14 +18,14 @@ from tests.helpers.web import ADMIN_TOKEN, PASSWORD, PASSWORD_HASH, app_for
 Client = TestClient[web.Request, web.Application]
 
 
-async def sign_in(client: Client, name: str, password: str, target: str = "") -> web.Response:
+async def sign_in(client: Client, name: str, password: str, target: str = "") -> ClientResponse:
     async with client.post(
         "/login",
         data={"username": name, "password": password, "next": target},
         allow_redirects=False,
     ) as reply:
         await reply.read()
-        return reply  # type: ignore[return-value]
+        return reply
 
 
 @pytest.mark.parametrize(

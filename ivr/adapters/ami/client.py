@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[AmiEvent], None]
 
 EOL = "\r\n"
-# The name tests and fuzzers patch to try the limit small; it counts bytes.
-MAX_MESSAGE_CHARS = MAX_MESSAGE_BYTES
 # ActionIDs of lists given up on (timed out, too long), remembered so their
 # late items are dropped instead of collected or taken for live events.
 MAX_ABANDONED_LISTS = 64
@@ -62,7 +60,7 @@ class AmiConnectionLost(Exception):
     """The manager connection went away while an action waited for its answer."""
 
 
-class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
+class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped: an Any base
     """panoramisk's protocol with framing that keeps characters and reports garbage.
 
     The parent decodes each TCP chunk on its own with errors='ignore', so the
@@ -129,10 +127,11 @@ class Utf8AmiProtocol(AMIProtocol):  # type: ignore[misc]
                 text = raw.decode("utf-8", "replace")
             if not (text.startswith("Event: ") and self._deliver_event(text)):
                 self._receive(text)
-        if is_runaway(self._buffer, MAX_MESSAGE_CHARS):
+        # Read from this module's globals, so tests and fuzzers can patch the limit small.
+        if is_runaway(self._buffer, MAX_MESSAGE_BYTES):
             log.error(
                 "AMI: a message grew past %d bytes without ending; dropping the connection",
-                MAX_MESSAGE_CHARS,
+                MAX_MESSAGE_BYTES,
             )
             self._buffer = b""
             self.transport.close()
