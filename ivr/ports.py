@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from ivr.core.domain import Answer, CallRecord, Comment, SurveyStart, SurveyStatus
 from ivr.core.nps import NpsSummary
@@ -76,7 +77,7 @@ class Duration(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """Whole UTC days from `first` to `last`, both included.
+    """Whole days from `first` to `last`, both included, in the reader's zone.
 
     Reports work in whole days because their rollups are kept per day; a
     half-open datetime range would promise a precision the rollups cannot keep.
@@ -227,7 +228,15 @@ class ReportReader(Protocol):
     """The queries behind the reports API and dashboard.
 
     Every method raises `ReportsUnavailable` when the database cannot be used.
+    Periods and day, week and month groups are days of the reader's `zone`.
     """
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Whose days the periods and groups are (`[reports] timezone` by default)."""
+
+    def in_zone(self, zone: ZoneInfo) -> ReportReader:
+        """This reader with periods and groups of `zone`'s days (the API's `tz=`)."""
 
     async def nps(
         self,

@@ -3,7 +3,7 @@
 Why rollups: with millions of surveys, a GROUP BY over the raw answers reads
 every answer of the period (seconds on PostgreSQL, even for a month), while a
 manager's screen needs an answer in well under a second. Three small tables
-keep counts per UTC day and group - (agent, queue, question), (queue, question,
+keep counts per day and group - (agent, queue, question), (queue, question,
 duration bucket) and (agent, queue) for the funnel - plus one row per month and
 group summed from the days, and the reports add up those rows instead: a year
 is a dozen month rows and a few dozen day rows per group.
@@ -21,8 +21,13 @@ late change to a rolled-up survey shows after the next refresh (today: within
 [web] rollup_interval; the days before: within SETTLE_EVERY), and a correction
 older than SETTLE_DAYS needs `refresh(full=True)`.
 
-Times: days are UTC days of the survey's start (of the call's start for the
-funnel's handled and eligible steps), the clock the rest of the schema keeps.
+Times: stored times are UTC; days are the days of `[reports] timezone` (the
+reader's `zone`) of the survey's start (of the call's start for the funnel's
+handled and eligible steps): a survey at 23:30 UTC is the next day's in
+Tehran. The rollups remember the zone they count (`report_rollup_state.zone`)
+and a refresh rebuilds them when it changes. A reader for another zone
+(`in_zone`, the API's `tz=`) finds no rollups of its days and computes the
+period from the raw rows: right, only slower.
 
 This module answers the grouped reports (NPS, agent against company, duration
 buckets, the funnel); the rollups' SELECTs are in `storage.rollup_queries`,
@@ -36,6 +41,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -74,6 +80,7 @@ from storage.report_sql import (
     TALK_EDGES,
     TOTAL_GRAIN,
     UNKNOWN_BUCKET,
+    UTC_ZONE,
 )
 from storage.response_pages import read_responses, responses_csv
 from storage.rollup_queries import RawRows, duration_raw, funnel_raw, nps_raw, rollup_source
@@ -146,10 +153,28 @@ class SqlReportReader:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         settle_days: int = SETTLE_DAYS,
+        zone: ZoneInfo = UTC_ZONE,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._settle_days = settle_days
+        # `zone`: the days the rollups are kept in; `_read_zone`: the days read.
+        self._zone = zone
+        self._read_zone = zone
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone whose days this reader's periods and groups are."""
+        return self._read_zone
+
+    def in_zone(self, zone: ZoneInfo) -> SqlReportReader:
+        """The same reader for periods of `zone`'s days; the rollups it
+        refreshes stay in the configured zone."""
+        other = SqlReportReader(
+            self._sessions, clock=self._clock, settle_days=self._settle_days, zone=self._zone
+        )
+        other._read_zone = zone
+        return other
 
     @asynccontextmanager
     async def _reading(self, action: str) -> AsyncIterator[AsyncSession]:
@@ -180,7 +205,13 @@ class SqlReportReader:
         months: bool = True,
     ) -> sa.Subquery:
         return await rollup_source(
-            session, model, raw, period, stored_grain=stored_grain, months=months
+            session,
+            model,
+            raw,
+            period,
+            self._read_zone,
+            stored_grain=stored_grain,
+            months=months,
         )
 
     async def nps(
@@ -368,7 +399,9 @@ class SqlReportReader:
         if limit < 1:
             raise ValueError(f"limit {limit} must be at least 1")
         async with self._reading("list the survey responses") as session:
-            return await read_responses(session, filters, after=after, limit=limit)
+            return await read_responses(
+                session, filters, after=after, limit=limit, zone=self._read_zone
+            )
 
     def responses_csv(self, rows: Sequence[Response], *, header: bool) -> str:
         """The export's escaping (storage.reports), so both CSVs are equally safe."""
@@ -378,7 +411,11 @@ class SqlReportReader:
         """See `storage.rollup_refresh.refresh_rollups`."""
         try:
             await refresh_rollups(
-                self._sessions, self._clock(), settle_days=self._settle_days, full=full
+                self._sessions,
+                self._clock(),
+                settle_days=self._settle_days,
+                full=full,
+                zone=self._zone,
             )
         except DatabaseError as error:
             raise ReportsUnavailable(str(error)) from error

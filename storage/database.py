@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy.exc
 from alembic import command
@@ -127,6 +129,7 @@ def create_engine(url: str | URL, *, connections: int | None = None) -> AsyncEng
                 cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             finally:
                 cursor.close()
+            dbapi_connection.create_function("local_day", 2, local_day, deterministic=True)
 
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
@@ -139,6 +142,24 @@ def create_engine(url: str | URL, *, connections: int | None = None) -> AsyncEng
             "server_settings": {"plan_cache_mode": "force_custom_plan"},
         },
     )
+
+
+def local_day(moment: str | None, zone: str) -> str | None:
+    """The day ('YYYY-MM-DD') in `zone` of a stored UTC timestamp, for SQLite.
+
+    SQLite has no time zones, and the reports count the days of `[reports]
+    timezone` (`storage.report_sql.day_of`), so each SQLite connection gets
+    this function. zoneinfo applies the zone's rules of that very moment, DST
+    included. Registered as deterministic (the same text always gives the
+    same day), so SQLite treats it like its own date(). Stored text is naive UTC
+    ("2025-03-03 09:00:00.000000"); an offset, if any, is honoured.
+    """
+    if moment is None:
+        return None
+    parsed = datetime.fromisoformat(moment)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(ZoneInfo(zone)).date().isoformat()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

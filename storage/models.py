@@ -313,7 +313,9 @@ class FunnelDaily(Base):
 
 class RollupState(Base):
     """One row (id 1): the rollups count what started before `complete_before`
-    (None: never built); `settled_at` is the last recompute of the settle days."""
+    (None: never built); `settled_at` is the last recompute of the settle days;
+    `zone` is the IANA zone whose days they count (migration 0008), so a
+    changed `[reports] timezone` is noticed and the rollups rebuilt."""
 
     __tablename__ = "report_rollup_state"
 
@@ -321,6 +323,7 @@ class RollupState(Base):
     complete_before: Mapped[datetime | None] = mapped_column(UtcDateTime)
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     refreshed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    zone: Mapped[str] = mapped_column(sa.String(64), server_default="UTC")
 
 
 class WebRevocation(Base):

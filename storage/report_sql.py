@@ -8,9 +8,11 @@ spelled once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -27,6 +29,8 @@ NO_NAME = ""
 HOLD_EDGES: tuple[int, ...] = (0, 30, 60, 120, 300, 600)
 TALK_EDGES: tuple[int, ...] = (0, 60, 180, 300, 600, 1200)
 UNKNOWN_BUCKET = -1
+UTC_ZONE = ZoneInfo("UTC")
+_ZONE_NAME = re.compile(r"^[A-Za-z0-9_+/-]{1,64}$")
 # Surveys that started this recently may still be running: never rolled up.
 OPEN_SURVEY_GRACE = timedelta(minutes=10)
 # Days before the cut-off's day recomputed every SETTLE_EVERY, for late arrivals.
@@ -76,15 +80,32 @@ def month_of(dialect: str, day: Any) -> sa.ColumnElement[date]:
     return sa.type_coerce(sa.func.date(day, constant("'start of month'", sa.Text)), sa.Date)
 
 
-def day_of(dialect: str, moment: Any) -> sa.ColumnElement[date]:
-    """The UTC calendar day of a stored timestamp, in both dialects.
+def zone_literal(zone: ZoneInfo) -> str:
+    """The zone's name as an SQL string literal.
 
-    SQLite stores UTC text ("2025-03-03 09:00:00.000000"), so date() is the UTC day;
-    PostgreSQL stores timestamptz, which must be read in UTC, not the session's zone.
+    Inlined rather than bound: a day expression appears in GROUP BY, and
+    PostgreSQL matches grouped expressions by their text (see above). The name
+    comes from ZoneInfo, and only names made of these characters are accepted,
+    so no quote can reach the SQL.
+    """
+    if not _ZONE_NAME.match(zone.key):
+        raise ValueError(f"{zone.key!r} is not a time zone name the reports can use")
+    return f"'{zone.key}'"
+
+
+def day_of(dialect: str, moment: Any, zone: ZoneInfo) -> sa.ColumnElement[date]:
+    """The calendar day of a stored timestamp in `zone`, in both dialects.
+
+    PostgreSQL stores timestamptz and converts it itself. SQLite stores UTC text
+    ("2025-03-03 09:00:00.000000") and knows no zones: date() is the UTC day,
+    and any other zone goes through `local_day`, the Python function
+    `storage.database` registers on every SQLite connection.
     """
     if dialect == "postgresql":
-        return sa.cast(sa.func.timezone(constant("'UTC'", sa.Text), moment), sa.Date)
-    return sa.type_coerce(sa.func.date(moment), sa.Date)
+        return sa.cast(sa.func.timezone(constant(zone_literal(zone), sa.Text), moment), sa.Date)
+    if zone.key == UTC_ZONE.key:
+        return sa.type_coerce(sa.func.date(moment), sa.Date)
+    return sa.type_coerce(sa.func.local_day(moment, constant(zone_literal(zone), sa.Text)), sa.Date)
 
 
 def named(column: Any) -> sa.ColumnElement[str]:
@@ -153,8 +174,13 @@ def between(
     return conditions
 
 
-def midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
+def midnight(day: date, zone: ZoneInfo) -> datetime:
+    """When `day` begins in `zone`, as a UTC instant (stored times are UTC).
+
+    A midnight that a DST change skips is read with the offset before the
+    change, which lands on the first moment the day really has.
+    """
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
 
 def table_of(model: type[Base]) -> sa.Table:

@@ -13,6 +13,7 @@ import io
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,12 +38,20 @@ from storage.scores import (
 
 
 async def read_responses(
-    session: AsyncSession, filters: ResponseFilter, *, after: ResponseCursor | None, limit: int
+    session: AsyncSession,
+    filters: ResponseFilter,
+    *,
+    after: ResponseCursor | None,
+    limit: int,
+    zone: ZoneInfo,
 ) -> ResponsePage:
     """Keyset pagination on (started_at, id): a page deep in five million rows
-    costs what the first one does, where OFFSET would read every row before it."""
-    agent_first = await _agent_first(session, filters, limit)
-    statement = _responses_statement(filters, after=after, limit=limit, agent_first=agent_first)
+    costs what the first one does, where OFFSET would read every row before it.
+    The period's days are `zone`'s."""
+    agent_first = await _agent_first(session, filters, limit, zone)
+    statement = _responses_statement(
+        filters, after=after, limit=limit, agent_first=agent_first, zone=zone
+    )
     found = (await session.execute(statement)).all()
     extras = await survey_extras(session, [row[0] for row in found[:limit]])
     rows = tuple(
@@ -80,6 +89,7 @@ def _responses_statement(
     after: ResponseCursor | None,
     limit: int,
     agent_first: bool,
+    zone: ZoneInfo,
 ) -> AnySelect:
     """The page's surveys are found first, then their calls are read.
 
@@ -88,7 +98,7 @@ def _responses_statement(
     columns are read for the page's rows alone, so a search that visits
     thousands of candidates touches no more than the indexes it needs.
     """
-    page = _page_of_surveys(filters, after=after, limit=limit, agent_first=agent_first)
+    page = _page_of_surveys(filters, after=after, limit=limit, agent_first=agent_first, zone=zone)
     calls = table_of(Call)
     surveys = table_of(Survey)
     return (
@@ -123,6 +133,7 @@ def _page_of_surveys(
     after: ResponseCursor | None,
     limit: int,
     agent_first: bool,
+    zone: ZoneInfo,
 ) -> sa.Subquery:
     scores = score_answers()
     columns = sa.select(
@@ -138,8 +149,8 @@ def _page_of_surveys(
         .where(
             *between(
                 Survey.started_at,
-                midnight(filters.period.first),
-                midnight(filters.period.last + timedelta(days=1)),
+                midnight(filters.period.first, zone),
+                midnight(filters.period.last + timedelta(days=1), zone),
             ),
         )
         .order_by(Survey.started_at.desc(), Survey.id.desc())
@@ -152,7 +163,7 @@ def _page_of_surveys(
         # this probes the (survey_id, question) index once per row walked.
         # A score range already keeps only surveys with an NPS answer.
         statement = statement.where(any_answered(Survey))
-    statement = _of_agent_and_queue(statement, filters, agent_first=agent_first)
+    statement = _of_agent_and_queue(statement, filters, agent_first=agent_first, zone=zone)
     statement = _in_score_range(statement, filters, scores)
     if after is not None:
         statement = statement.where(
@@ -166,10 +177,10 @@ def _page_of_surveys(
 
 
 def _of_agent_and_queue(
-    statement: AnySelect, filters: ResponseFilter, *, agent_first: bool
+    statement: AnySelect, filters: ResponseFilter, *, agent_first: bool, zone: ZoneInfo
 ) -> AnySelect:
     if filters.agent is not None and agent_first:
-        chosen = _agent_calls(filters)
+        chosen = _agent_calls(filters, zone)
         statement = statement.join(chosen, chosen.c.id == Survey.call_id)
         if filters.queue is not None:
             statement = statement.where(
@@ -201,7 +212,9 @@ def _in_score_range(
     )
 
 
-async def _agent_first(session: AsyncSession, filters: ResponseFilter, limit: int) -> bool:
+async def _agent_first(
+    session: AsyncSession, filters: ResponseFilter, limit: int, zone: ZoneInfo
+) -> bool:
     """Whether to read the agent's calls first, estimated from the rollups.
 
     Walking all surveys newest first visits about limit * all answers /
@@ -212,7 +225,7 @@ async def _agent_first(session: AsyncSession, filters: ResponseFilter, limit: in
     """
     if filters.agent is None or (filters.min_score is None and filters.max_score is None):
         return False
-    rows = await rollup_source(session, NpsDaily, nps_raw, filters.period)
+    rows = await rollup_source(session, NpsDaily, nps_raw, filters.period, zone)
     questions = [filters.question] if filters.question else list(QUESTIONS)
     low = MIN_SCORE if filters.min_score is None else filters.min_score
     high = MAX_SCORE if filters.max_score is None else filters.max_score
@@ -235,7 +248,7 @@ async def _agent_first(session: AsyncSession, filters: ResponseFilter, limit: in
     return float(agent_total or 0) < walk
 
 
-def _agent_calls(filters: ResponseFilter) -> sa.CTE:
+def _agent_calls(filters: ResponseFilter, zone: ZoneInfo) -> sa.CTE:
     """The ids of the agent's calls of the period, read before anything else.
 
     Newest first with a LIMIT, the planner walks the surveys by start time
@@ -249,8 +262,8 @@ def _agent_calls(filters: ResponseFilter) -> sa.CTE:
     """
     calls = table_of(Call)
     # A survey starts after its call; a day of slack covers the longest call.
-    low = midnight(filters.period.first) - timedelta(days=1)
-    high = midnight(filters.period.last + timedelta(days=1))
+    low = midnight(filters.period.first, zone) - timedelta(days=1)
+    high = midnight(filters.period.last + timedelta(days=1), zone)
     agents = calls.c.agent_name == filters.agent
     # Two SELECTs rather than an OR, so each can use the (agent, start) index.
     chosen = sa.union_all(

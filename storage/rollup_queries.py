@@ -9,7 +9,8 @@ rows into one subquery that the readers group as they need.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,10 +60,10 @@ from storage.scores import AGENT_QUESTION, COMPANY_QUESTION, QUESTIONS, AnySelec
 # --- The per-day SELECTs: they fill the rollups and compute the tail ---------------------
 
 
-def nps_raw(dialect: str, low: datetime | None, high: datetime | None) -> AnySelect:
+def nps_raw(dialect: str, low: datetime | None, high: datetime | None, zone: ZoneInfo) -> AnySelect:
     answer = aliased(SurveyAnswer, name="answer")
     other = aliased(SurveyAnswer, name="other")
-    day = day_of(dialect, Survey.started_at)
+    day = day_of(dialect, Survey.started_at, zone)
     agent, queue = named(Call.agent_name), named(Call.queue)
     other_question = sa.case(
         (
@@ -104,8 +105,10 @@ def nps_raw(dialect: str, low: datetime | None, high: datetime | None) -> AnySel
     )
 
 
-def duration_raw(dialect: str, low: datetime | None, high: datetime | None) -> AnyCompound:
-    day = day_of(dialect, Survey.started_at)
+def duration_raw(
+    dialect: str, low: datetime | None, high: datetime | None, zone: ZoneInfo
+) -> AnyCompound:
+    day = day_of(dialect, Survey.started_at, zone)
     queue = named(Call.queue)
     categories = (Category.PROMOTER, Category.PASSIVE, Category.DETRACTOR)
     parts = []
@@ -140,10 +143,12 @@ def duration_raw(dialect: str, low: datetime | None, high: datetime | None) -> A
     return sa.union_all(*parts)
 
 
-def funnel_raw(dialect: str, low: datetime | None, high: datetime | None) -> AnySelect:
+def funnel_raw(
+    dialect: str, low: datetime | None, high: datetime | None, zone: ZoneInfo
+) -> AnySelect:
     """Calls counted on the day the call started, surveys on the day they started."""
     zero = constant("0", sa.Integer)
-    call_day = day_of(dialect, Call.started_at)
+    call_day = day_of(dialect, Call.started_at, zone)
     call_agent, call_queue = named(Call.agent_name), named(Call.queue)
     calls = (
         sa.select(
@@ -160,7 +165,7 @@ def funnel_raw(dialect: str, low: datetime | None, high: datetime | None) -> Any
         .where(Call.started_at.is_not(None), *between(Call.started_at, low, high))
         .group_by(call_day, call_agent, call_queue)
     )
-    survey_day = day_of(dialect, Survey.started_at)
+    survey_day = day_of(dialect, Survey.started_at, zone)
     survey_agent, survey_queue = named(Call.agent_name), named(Call.queue)
     surveys = (
         sa.select(
@@ -189,7 +194,7 @@ def funnel_raw(dialect: str, low: datetime | None, high: datetime | None) -> Any
     ).group_by(both.c.grain, both.c.day, both.c.agent, both.c.queue)
 
 
-RawRows = Callable[[str, datetime | None, datetime | None], AnyQuery]
+RawRows = Callable[[str, datetime | None, datetime | None, ZoneInfo], AnyQuery]
 ROLLUPS: tuple[tuple[type[Base], RawRows], ...] = (
     (NpsDaily, nps_raw),
     (DurationDaily, duration_raw),
@@ -211,18 +216,23 @@ def rollup_rows(
     period: Period,
     cutoff: datetime | None,
     *,
+    zone: ZoneInfo,
     stored_grain: str = DAY_GRAIN,
     months: bool = True,
 ) -> sa.Subquery:
     """Rows of one rollup covering the period, all with the same columns: month
     rows for whole months (when `months`), `stored_grain` rows for the other days
-    before the cut-off (its own day partly), raw rows from the cut-off on."""
+    before the cut-off (its own day partly), raw rows from the cut-off on.
+
+    The days are `zone`'s; a cut-off of None (no rollups, or rollups kept for
+    another zone) computes the whole period from the raw rows."""
     table = table_of(model)
     end = period.last + timedelta(days=1)
+    low, high = midnight(period.first, zone), midnight(end, zone)
     parts: list[AnyQuery] = []
     if cutoff is None:
-        return raw(dialect, midnight(period.first), midnight(end)).subquery("rows")
-    cutoff_day = cutoff.astimezone(UTC).date()
+        return raw(dialect, low, high, zone).subquery("rows")
+    cutoff_day = cutoff.astimezone(zone).date()
     stored_end = min(end, cutoff_day + timedelta(days=1))
     if period.first < stored_end:
         months_first = period.first if period.first.day == 1 else next_month(period.first)
@@ -235,8 +245,8 @@ def rollup_rows(
                 parts.append(_stored(table, stored_grain, months_end, stored_end))
         else:
             parts.append(_stored(table, stored_grain, period.first, stored_end))
-    if cutoff < midnight(end):
-        parts.append(_flat(raw(dialect, max(midnight(period.first), cutoff), midnight(end))))
+    if cutoff < high:
+        parts.append(_flat(raw(dialect, max(low, cutoff), high, zone)))
     if len(parts) == 1:
         return parts[0].subquery("rows")
     return sa.union_all(*parts).subquery("rows")
@@ -297,12 +307,21 @@ def dialect_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-async def read_cutoff(session: AsyncSession) -> datetime | None:
-    """Read in its own statement: a refresh commits the rollups and the cut-off
-    together, and a later statement never sees older rollups than this one."""
-    value: datetime | None = (
-        await session.execute(sa.select(RollupState.complete_before).where(RollupState.id == 1))
-    ).scalar_one_or_none()
+async def read_cutoff(session: AsyncSession, zone: ZoneInfo) -> datetime | None:
+    """The cut-off of rollups kept in `zone`'s days; None when there are none,
+    or when they are kept in another zone's days (which `zone`'s days cut across).
+
+    Read in its own statement: a refresh commits the rollups, their zone and
+    the cut-off together, and a later statement never sees older rollups than
+    this one."""
+    row = (
+        await session.execute(
+            sa.select(RollupState.complete_before, RollupState.zone).where(RollupState.id == 1)
+        )
+    ).one_or_none()
+    if row is None or row[1] != zone.key:
+        return None
+    value: datetime | None = row[0]
     return value
 
 
@@ -311,18 +330,20 @@ async def rollup_source(
     model: type[Base],
     raw: RawRows,
     period: Period,
+    zone: ZoneInfo,
     *,
     stored_grain: str = DAY_GRAIN,
     months: bool = True,
 ) -> sa.Subquery:
-    """The period's rows of one rollup, as of the cut-off stored now."""
-    cutoff = await read_cutoff(session)
+    """The period's rows of one rollup in `zone`'s days, as of the cut-off stored now."""
+    cutoff = await read_cutoff(session, zone)
     return rollup_rows(
         dialect_of(session),
         model,
         raw,
         period,
         cutoff,
+        zone=zone,
         stored_grain=stored_grain,
         months=months,
     )

@@ -248,7 +248,7 @@ class Service:
     ) -> WebServer:
         return WebServer(
             self.config.web,
-            SqlReportReader(sessions),
+            SqlReportReader(sessions, zone=self.config.reports.zone()),
             self,
             alerts=alerts,
             recordings=SqlRecordings(sessions, self.config.survey.recordings_dir),

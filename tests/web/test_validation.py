@@ -35,9 +35,16 @@ Client = TestClient[web.Request, web.Application]
         ("agent=Bob%00", "agent: control characters are not allowed"),
         ("agent=" + "x" * 201, "agent: must be 1 to 200 characters"),
         ("agent=Bob&agent=Ann", "agent: given more than once"),
+        ("tz=Mars/Olympus", "tz: 'Mars/Olympus' is not an IANA time zone (like Asia/Tehran)"),
+        ("tz=", "tz: '' is not an IANA time zone (like Asia/Tehran)"),
+        ("tz=%2B03:30", "tz: '+03:30' is not an IANA time zone (like Asia/Tehran)"),
+        (
+            "tz=..%2F..%2Fetc%2Fpasswd",
+            "tz: '../../etc/passwd' is not an IANA time zone (like Asia/Tehran)",
+        ),
         (
             "colour=red",
-            "'colour': unknown parameter (known: from, to, group_by, question, "
+            "'colour': unknown parameter (known: from, to, tz, group_by, question, "
             "agent, queue, min_n)",
         ),
     ],

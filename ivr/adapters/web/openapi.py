@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ivr.adapters.web.params import EARLIEST, LATEST, Param
+from ivr.adapters.web.params import EARLIEST, LATEST, ZONE_PATTERN, Param
 from ivr.adapters.web.spec import REPORTS, SCHEMAS, Endpoint
 
 SESSION_COOKIE = "ivr_survey_session"
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
-def _schema(param: Param) -> dict[str, Any]:
+def _schema(param: Param, zone: str) -> dict[str, Any]:
     if param.kind == "date":
         return {
             "type": "string",
             "format": "date",
             "description": f"YYYY-MM-DD, {EARLIEST.isoformat()} to {LATEST.isoformat()}.",
         }
+    if param.kind == "zone":
+        return {"type": "string", "pattern": ZONE_PATTERN, "default": zone}
     schema: dict[str, Any]
     if param.kind in ("int", "float"):
         schema = {"type": "integer" if param.kind == "int" else "number"}
@@ -40,7 +42,7 @@ def _schema(param: Param) -> dict[str, Any]:
     return schema
 
 
-def _operation(endpoint: Endpoint) -> dict[str, Any]:
+def _operation(endpoint: Endpoint, zone: str) -> dict[str, Any]:
     return {
         "operationId": endpoint.name,
         "summary": endpoint.summary,
@@ -52,7 +54,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
                 "in": "query",
                 "required": False,
                 "description": param.description,
-                "schema": _schema(param),
+                "schema": _schema(param, zone),
             }
             for param in endpoint.params
         ],
@@ -130,7 +132,7 @@ def _openapi() -> dict[str, Any]:
     }
 
 
-def _info(version: str) -> dict[str, Any]:
+def _info(version: str, zone: str) -> dict[str, Any]:
     return {
         "title": "ivr-survey reports",
         "version": version,
@@ -138,20 +140,25 @@ def _info(version: str) -> dict[str, Any]:
             "Post-call NPS survey reports. Authenticate with `Authorization: Bearer "
             "<token>` (tokens in [web] tokens) or the dashboard's session cookie. A viewer "
             "token sees caller numbers and names masked. Errors are JSON "
-            '`{"error": ..., "message": ...}`; invalid input is always a 400.'
+            '`{"error": ..., "message": ...}`; invalid input is always a 400. '
+            f"Days, weeks and months are {zone}'s ([reports] timezone) unless a request "
+            "names another zone in `tz`; stored times are UTC."
         ),
     }
 
 
-def document(version: str) -> dict[str, Any]:
-    """The whole document; `version` is the package's version."""
-    paths: dict[str, Any] = {endpoint.path: {"get": _operation(endpoint)} for endpoint in REPORTS}
+def document(version: str, zone: str = "UTC") -> dict[str, Any]:
+    """The whole document; `version` is the package's version, `zone` the
+    configured [reports] timezone, the default of every `tz`."""
+    paths: dict[str, Any] = {
+        endpoint.path: {"get": _operation(endpoint, zone)} for endpoint in REPORTS
+    }
     paths["/healthz"] = {"get": _healthz()}
     paths["/metrics"] = {"get": _metrics()}
     paths["/api/openapi.json"] = {"get": _openapi()}
     return {
         "openapi": "3.1.0",
-        "info": _info(version),
+        "info": _info(version, zone),
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],
         "paths": paths,

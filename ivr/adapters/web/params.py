@@ -17,12 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from multidict import MultiMapping
 
+from ivr.core.policy import parse_zone
 from ivr.ports import Period, ResponseCursor
 
-ParamKind = Literal["date", "int", "float", "choice", "name", "cursor"]
+ParamKind = Literal["date", "int", "float", "choice", "name", "cursor", "zone"]
 
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2099, 12, 31)
@@ -35,6 +37,9 @@ _FLOAT = re.compile(r"^[0-9]{1,4}(\.[0-9]{1,4})?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CURSOR = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 _MICROS = re.compile(r"^[0-9]{1,17}$")
+# IANA names: letters, digits, '_', '+', '-' and '/' (America/Argentina/Buenos_Aires).
+ZONE_PATTERN = r"^[A-Za-z0-9_+/-]{1,64}$"
+_ZONE = re.compile(ZONE_PATTERN)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -53,7 +58,7 @@ class Param:
     default: str | int | float | None = None
 
 
-Value = str | int | float | date | ResponseCursor
+Value = str | int | float | date | ResponseCursor | ZoneInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,11 @@ class Parsed:
     def day(self, name: str) -> date | None:
         value = self.values.get(name)
         assert value is None or isinstance(value, date)
+        return value
+
+    def zone(self, name: str) -> ZoneInfo | None:
+        value = self.values.get(name)
+        assert value is None or isinstance(value, ZoneInfo)
         return value
 
     def cursor(self, name: str) -> ResponseCursor | None:
@@ -145,6 +155,8 @@ def _convert(param: Param, raw: str) -> Value:
         return raw
     if param.kind == "name":
         return _name(param, raw)
+    if param.kind == "zone":
+        return _zone(param, raw)
     return decode_cursor(param.name, raw)
 
 
@@ -181,6 +193,18 @@ def _name(param: Param, raw: str) -> str:
     except UnicodeEncodeError:
         raise BadRequest(f"{param.name}: not valid UTF-8") from None
     return raw
+
+
+def _zone(param: Param, raw: str) -> ZoneInfo:
+    """Checked against the pattern first: ZoneInfo would otherwise be asked
+    to open whatever path a request spells."""
+    problem = BadRequest(f"{param.name}: {_shown(raw)} is not an IANA time zone (like Asia/Tehran)")
+    if not _ZONE.match(raw) or ".." in raw or raw.startswith("/"):
+        raise problem
+    try:
+        return parse_zone(raw)
+    except ValueError:
+        raise problem from None
 
 
 def encode_cursor(cursor: ResponseCursor) -> str:

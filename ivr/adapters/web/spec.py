@@ -19,9 +19,21 @@ MAX_PAGE = 500
 DEFAULT_PAGE = 50
 
 FROM = Param(
-    "from", "date", "First UTC day of the period, included (default: 29 days before `to`)."
+    "from",
+    "date",
+    "First day of the period, included, in the report zone (default: 29 days before `to`).",
 )
-TO = Param("to", "date", "Last UTC day of the period, included (default: today).")
+TO = Param(
+    "to", "date", "Last day of the period, included, in the report zone (default: today there)."
+)
+TZ = Param(
+    "tz",
+    "zone",
+    "The IANA time zone whose days `from`, `to`, today and the day, week and month groups "
+    "are (default: [reports] timezone). The rollups are kept in the configured zone's "
+    "days, so another zone is computed from the stored surveys: the same figures as "
+    "configuring that zone, but slower over long periods.",
+)
 AGENT = Param("agent", "name", f"Only this agent (exact name, 1-{MAX_NAME_LENGTH} characters).")
 QUEUE = Param("queue", "name", f"Only this queue (exact name, 1-{MAX_NAME_LENGTH} characters).")
 MIN_N = Param(
@@ -53,7 +65,7 @@ NPS_NOTE = (
     "NPS = % promoters (9-10) - % detractors (0-6) over answered questions only. "
     "`margin` is the 95% margin of error in NPS points: 1.96 * sqrt((p_prom + p_det - "
     "(p_prom - p_det)^2) / n) * 100. NPS and margin have one decimal; both are null "
-    "when n is 0. Days are UTC days of the survey's start."
+    "when n is 0. Days are the report zone's days (see `tz`) of the survey's start."
 )
 
 
@@ -90,6 +102,7 @@ NPS = Endpoint(
     params=(
         FROM,
         TO,
+        TZ,
         Param(
             "group_by",
             "choice",
@@ -113,7 +126,7 @@ AGENT_VS_COMPANY = Endpoint(
         "minus company NPS) compares the same callers. A large negative gap points at the "
         "agent, a positive one at the company. " + NPS_NOTE
     ),
-    params=(FROM, TO, QUEUE, MIN_N),
+    params=(FROM, TO, TZ, QUEUE, MIN_N),
     response=_rows(_ref("PairedRow"), min_n={"type": "integer"}),
 )
 CHAMPIONS = Endpoint(
@@ -127,6 +140,7 @@ CHAMPIONS = Endpoint(
     params=(
         FROM,
         TO,
+        TZ,
         Param(
             "n", "int", "Agents in each list (default: [web] champions).", minimum=1, maximum=100
         ),
@@ -156,6 +170,7 @@ NPS_BY_DURATION = Endpoint(
     params=(
         FROM,
         TO,
+        TZ,
         Param("measure", "choice", "Which duration.", choices=("hold", "talk"), default="hold"),
         QUESTIONS,
         QUEUE,
@@ -171,6 +186,7 @@ FUNNEL = Endpoint(
     params=(
         FROM,
         TO,
+        TZ,
         Param(
             "by",
             "choice",
@@ -189,6 +205,7 @@ OUTLIERS = Endpoint(
     params=(
         FROM,
         TO,
+        TZ,
         MIN_N,
         Param(
             "z",
@@ -205,6 +222,7 @@ OUTLIERS = Endpoint(
 _RESPONSE_FILTERS = (
     FROM,
     TO,
+    TZ,
     AGENT,
     QUEUE,
     Param(

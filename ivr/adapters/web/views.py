@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ivr.adapters.web.auth import Principal, mask_name, mask_number
 from ivr.adapters.web.params import Parsed, encode_cursor
@@ -39,6 +40,7 @@ from ivr.ports import (
     ResponseFilter,
 )
 
+UTC_ZONE = ZoneInfo("UTC")
 AGENT_QUESTION = "agent"
 COMPANY_QUESTION = "company"
 
@@ -54,6 +56,9 @@ class Request:
     principal: Principal
     today: date
     recordings: RecordingLookup | None = None
+    # Whose days `today`, the periods and the day, week and month groups are:
+    # `[reports] timezone`, or the API request's `tz` (the footer names it).
+    zone: ZoneInfo = UTC_ZONE
 
 
 def period_json(period: Period) -> dict[str, str]:
