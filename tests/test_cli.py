@@ -49,7 +49,7 @@ def test_the_demo_lays_down_generated_history_and_says_so(
     agent_all = next(line for line in lines if line.startswith("agent     all"))
     assert 1 == len(history), result.stdout[-2000:]
     assert "over the 30 days before today" in history[0]
-    assert int(agent_all.split()[2]) > 30 * 10
+    assert int(agent_all.split()[2].replace(",", "")) > 30 * 10
 
 
 def test_a_second_demo_run_keeps_the_history_it_has(tmp_path: Path) -> None:
@@ -99,6 +99,29 @@ def test_export_and_report_read_what_the_demo_stored(
     assert required <= set(rows[0])
     assert len(rows) == len(json.loads(as_json.stdout))
     assert "question" in report.stdout.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "locale", "expected"),
+    [
+        (("--lang", "fa"), {}, "سؤال"),
+        ((), {"LANG": "ru_RU.UTF-8"}, "вопрос"),
+        (("--lang", "es"), {"LANG": "ru_RU.UTF-8"}, "pregunta"),
+        ((), {"LANG": "C.UTF-8"}, "question"),
+    ],
+)
+def test_the_report_speaks_the_language_asked_for_else_the_locales(
+    demo_run: tuple[Path, subprocess.CompletedProcess[str]],
+    arguments: tuple[str, ...],
+    locale: dict[str, str],
+    expected: str,
+) -> None:
+    """`--lang` wins over the shell's locale; a locale we do not speak gives English."""
+    folder, _ = demo_run
+    env = {"IVR_SURVEY_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'ivr-survey-demo.db'}"}
+    report = ivr_survey("report", *arguments, cwd=folder, env=env | locale)
+
+    assert (0, expected) == (report.returncode, report.stdout.split()[0])
 
 
 def test_bad_configuration_is_reported_line_by_line_with_exit_code_2(tmp_path: Path) -> None:

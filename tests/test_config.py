@@ -99,7 +99,7 @@ x = 1
         "(letters, digits, _ . / - only, no extension needed)",
         "[survey] max_attempts: 0 must be at least 1",
         "[surveys]: unknown section "
-        "(known: ami, agi, database, survey, tracking, log, web, alerts, policy, privacy)",
+        "(known: ami, agi, database, survey, tracking, log, web, alerts, policy, privacy, reports)",
     ]
     assert expected == caught.value.problems
 
@@ -128,6 +128,13 @@ def test_survey_languages_must_be_asterisk_language_codes(tmp_path: Path) -> Non
         "[survey] languages: 'Spanish' is not an Asterisk language code (like en, es, pt_BR)"
     ]
     assert expected == caught.value.problems
+
+
+def test_the_dashboard_language_must_be_one_we_speak(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(write(tmp_path, '[web]\nlanguage = "de"\n'), environ={})
+
+    assert ["[web] language: 'de' is not one of en, fa, ru, eu, es"] == caught.value.problems
 
 
 def test_default_database_url_applies_only_when_none_is_configured() -> None:

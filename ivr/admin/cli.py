@@ -13,11 +13,11 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from ivr import __version__
-from ivr.config.settings import Config, load
+from ivr.config.settings import READING_LANGUAGES, Config, load
 from ivr.config.values import CONFIG_ENV, ConfigError
 from storage.database import (
     DatabaseError,
@@ -28,7 +28,7 @@ from storage.database import (
     session_factory,
     upgrade,
 )
-from storage.reports import export_rows, format_report, nps_report, rows_to_csv, rows_to_json
+from storage.reports import export_rows, nps_report, rows_to_csv, rows_to_json
 
 log = logging.getLogger("ivr")
 
@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="print NPS overall, per agent and per queue")
     _add_period(report)
+    report.add_argument(
+        "--lang",
+        choices=READING_LANGUAGES,
+        help="the report's language (default: from LANGUAGE, LC_ALL, LC_MESSAGES or LANG; else en)",
+    )
 
     optout = commands.add_parser("optout", help="callers who must never be surveyed")
     optout_commands = _Commands(
@@ -189,8 +194,9 @@ def _positive(text: str) -> int:
 
 
 def _add_period(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", type=_date, help="from this date/time (ISO 8601, UTC)")
-    parser.add_argument("--until", type=_date, help="before this date/time (ISO 8601, UTC)")
+    local = "ISO 8601; without an offset, in [reports] timezone"
+    parser.add_argument("--since", type=_date, help=f"from this date/time ({local})")
+    parser.add_argument("--until", type=_date, help=f"before this date/time ({local})")
 
 
 def _date(text: str) -> datetime:
@@ -198,7 +204,17 @@ def _date(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date") from error
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value
+
+
+def _in_report_zone(args: argparse.Namespace, config: Config) -> None:
+    """--since/--until without an offset are times of [reports] timezone: the
+    days `ivr-survey report` cuts are the dashboard's days."""
+    zone = config.reports.zone()
+    for name in ("since", "until"):
+        value = getattr(args, name, None)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            setattr(args, name, value.replace(tzinfo=zone))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,6 +269,7 @@ def _configure_logging(debug: bool) -> None:
 
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    _in_report_zone(args, config)
     if args.command == "run":
         return await _run(config, args)
     if args.command == "demo":
@@ -295,7 +312,7 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "export":
         return await _export(config, args.format, args.since, args.until)
     if args.command == "report":
-        return await _report(config, args.since, args.until)
+        return await _report(config, args.since, args.until, args.lang)
     if args.command == "optout":
         from ivr.admin.privacy_cli import optout  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
 
@@ -393,13 +410,19 @@ async def _export(
     return EXIT_OK
 
 
-async def _report(config: Config, since: datetime | None, until: datetime | None) -> int:
+async def _report(
+    config: Config, since: datetime | None, until: datetime | None, language: str | None
+) -> int:
+    from ivr.adapters.i18n import Reader  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
+    from ivr.admin.report_text import format_report, language_from_environment  # noqa: PLC0415 - each command loads only what it uses, so `export`/`report` start fast
+
     engine = await open_migrated(config.database.url)
     try:
         report = await nps_report(session_factory(engine), since=since, until=until)
     finally:
         await engine.dispose()
-    sys.stdout.write(format_report(report))
+    reader = Reader.of(language or language_from_environment() or "en")
+    sys.stdout.write(format_report(report, reader))
     return EXIT_OK
 
 

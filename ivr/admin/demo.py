@@ -22,8 +22,10 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ivr.adapters.i18n import Reader
 from ivr.adapters.web.auth import Authenticator, hash_password
 from ivr.admin.demo_history import PastCall, past_calls
+from ivr.admin.report_text import format_report
 from ivr.config.settings import Config, DatabaseConfig
 from ivr.config.survey_plan import SurveyPlanner
 from ivr.runtime.service import Service
@@ -36,7 +38,7 @@ from storage.database import (
     session_factory,
     upgrade,
 )
-from storage.reports import format_report, nps_report
+from storage.reports import nps_report
 from storage.repository import SqlSurveyRepository
 
 DEMO_PBX = "demo-pbx"
@@ -392,4 +394,4 @@ async def _print_report(url: str) -> None:
         report = await nps_report(session_factory(engine))
     finally:
         await engine.dispose()
-    print("\n" + format_report(report), flush=True)
+    print("\n" + format_report(report, Reader()), flush=True)

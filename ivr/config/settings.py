@@ -22,6 +22,7 @@ from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ivr.config.pbx import PBX_SECTION, PbxConfig, parse_pbx_tables
 from ivr.config.queues import QueueSurvey, check_choices, parse_queues
@@ -143,6 +144,10 @@ class WebUser:
     password_hash: str = field(repr=False)
 
 
+READING_LANGUAGES = ("en", "fa", "ru", "eu", "es")
+"""The languages of the dashboard and `ivr-survey report`, English first (the fallback)."""
+
+
 @dataclass(frozen=True, slots=True)
 class WebConfig:
     """The reports API and dashboard.
@@ -164,6 +169,8 @@ class WebConfig:
     login_failures_per_user: int = 10
     login_window_seconds: float = 300.0
     metrics_auth: str = "token"
+    # The dashboard's language when the browser asks for none we speak.
+    language: str = "en"
     min_n: int = 30
     champions: int = 5
     outlier_z: float = 2.0
@@ -266,6 +273,22 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportsConfig:
+    """Where the reports' days begin and end: `timezone` is an IANA name.
+
+    Stored times stay UTC; a manager in Tehran reads "yesterday" as Tehran's
+    yesterday, so the API, the dashboard, the CSV, `ivr-survey report` and the
+    rollups all cut days, weeks and months in this zone.
+    """
+
+    timezone: str = "UTC"
+
+    def zone(self) -> ZoneInfo:
+        """The zone; `_check_reports` has vouched for the name."""
+        return parse_zone(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     ami: AmiConfig = field(default_factory=AmiConfig)
     agi: AgiConfig = field(default_factory=AgiConfig)
@@ -279,6 +302,7 @@ class Config:
     pbxs: tuple[PbxConfig, ...] = ()
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
     queues: Mapping[str, QueueSurvey] = field(default_factory=dict)
 
 
@@ -293,6 +317,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "alerts": AlertsConfig,
     "policy": PolicyConfig,
     "privacy": PrivacyConfig,
+    "reports": ReportsConfig,
 }
 
 
@@ -500,6 +525,8 @@ def _check_web(web: WebConfig) -> list[str]:
         problems.append("login_window_seconds: must be more than 0 seconds")
     if web.metrics_auth not in ("token", "none"):
         problems.append(f"metrics_auth: {web.metrics_auth!r} is not one of token, none")
+    if web.language not in READING_LANGUAGES:
+        problems.append(f"language: {web.language!r} is not one of {', '.join(READING_LANGUAGES)}")
     if web.min_n < 1:
         problems.append(f"min_n: {web.min_n} must be at least 1")
     if web.champions < 1:
@@ -570,6 +597,14 @@ def _check_privacy(privacy: PrivacyConfig) -> list[str]:
     return problems
 
 
+def _check_reports(reports: ReportsConfig) -> list[str]:
+    try:
+        parse_zone(reports.timezone)
+    except ValueError as error:
+        return [f"timezone: {error}"]
+    return []
+
+
 _CHECKS: dict[str, tuple[Callable[[Any], list[str]], ...]] = {
     "ami": (check_ami,),
     "database": (_check_database,),
@@ -581,6 +616,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], list[str]], ...]] = {
     "alerts": (_check_alerts,),
     "policy": (_check_policy,),
     "privacy": (_check_privacy,),
+    "reports": (_check_reports,),
 }
 
 

@@ -7,11 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+"""Left out, so the CLI speaks English unless a test sets one: `report` follows the locale."""
+
 
 def ivr_survey(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("IVR_SURVEY_")}
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("IVR_SURVEY_") and key not in LOCALE_VARIABLES
+    }
     environment.update(env or {})
     return subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
         [sys.executable, "-m", "ivr", *args],

@@ -18,7 +18,6 @@ from storage.reports import (
     NpsReport,
     QuestionNps,
     export_rows,
-    format_report,
     nps_report,
     rows_to_csv,
     rows_to_json,
@@ -351,30 +350,3 @@ def test_json_keeps_types_unicode_and_iso_timestamps() -> None:
         }
     ] == document
     assert "Ñandú Петров" in rows_to_json([row])
-
-
-def test_format_report_is_an_aligned_table_with_dash_for_no_answers() -> None:
-    """NPS with one decimal; '-' where nobody answered; unnamed groups say (none)."""
-    report = NpsReport(
-        since=None,
-        until=None,
-        questions=(
-            QuestionNps(
-                question="agent",
-                overall=summary(2, 2, 2),
-                by_agent={"Alice": summary(2, 0, 0), None: summary(0, 0, 1)},
-                by_queue={"sales": summary(2, 1, 0)},
-            ),
-            QuestionNps(question="company", overall=summary(0, 0, 0), by_agent={}, by_queue={}),
-        ),
-    )
-    expected = (
-        "question  group         n  promoters  passives  detractors     NPS\n"
-        "agent     all           6          2         2           2     0.0\n"
-        "agent     agent Alice   2          2         0           0   100.0\n"
-        "agent     agent (none)  1          0         0           1  -100.0\n"
-        "agent     queue sales   3          2         1           0    66.7\n"
-        "company   all           0          0         0           0       -\n"
-    )
-
-    assert expected == format_report(report)

@@ -11,11 +11,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from ivr.adapters.i18n import Reader
+from ivr.adapters.web.pages import Formats
 from storage.analytics import SqlReportReader
 from storage.database import create_engine, session_factory, upgrade
 from tests.helpers.web import ADMIN, MARCH, PASSWORD, app_for
@@ -60,10 +63,6 @@ async def api(client: Client, path: str, **params: str) -> Any:
         return await reply.json()
 
 
-def shown(value: float | None, suffix: str = "") -> str:
-    return "n/a" if value is None else f"{value:.1f}{suffix}"
-
-
 async def sign_in(browser: Browser, client: Client, user: str, target: str) -> None:
     """Open a page, get sent to the form, sign in, land where we were going."""
     await browser.open(target)
@@ -75,18 +74,28 @@ async def sign_in(browser: Browser, client: Client, user: str, target: str) -> N
     assert target == await browser.url()
 
 
-async def test_every_page_shows_the_apis_numbers(served: Client) -> None:
+@pytest.mark.parametrize("language", ["en", "fa", "ru"])
+async def test_every_page_shows_the_apis_numbers(served: Client, language: str) -> None:
     """Overview, agents (sorted by a header link), one agent and queues: each
-    figure on the page equals the API's for March."""
+    figure on the page equals the API's for March, written as the language writes
+    it (Persian digits, decimal commas); the language picked on the first page holds
+    on the links that follow."""
+    formats = Formats(Reader.of(language), ZoneInfo("UTC"))
+
+    def shown(value: float | None, suffix: str = "") -> str:
+        return formats.rate(value) if suffix else formats.number(value)
+
+    count = formats.integer
+    suffix = "" if language == "en" else f"-{language}"
     async with chromium() as browser:
-        overview_url = page(served, "/dashboard")
+        overview_url = page(served, "/dashboard", lang=language)
         await sign_in(browser, served, "manager", overview_url)
         overview = metrics(await browser.source())
-        await browser.screenshot(ARTIFACTS / "dashboard-overview.png")
+        await browser.screenshot(ARTIFACTS / f"dashboard{suffix}-overview.png")
 
         await browser.open(page(served, "/dashboard/agents", sort="n", dir="asc"))
         agents_by_n = metrics(await browser.source())
-        await browser.screenshot(ARTIFACTS / "dashboard-agents.png")
+        await browser.screenshot(ARTIFACTS / f"dashboard{suffix}-agents.png")
         await browser.click("th a[href*='sort=agent_nps']")
         await browser.wait_for("th a.sorted[href*='sort=agent_nps']")
         sorted_url = await browser.url()
@@ -94,11 +103,11 @@ async def test_every_page_shows_the_apis_numbers(served: Client) -> None:
 
         await browser.open(page(served, "/dashboard/agent", name="Alice"))
         alice = metrics(await browser.source())
-        await browser.screenshot(ARTIFACTS / "dashboard-agent.png")
+        await browser.screenshot(ARTIFACTS / f"dashboard{suffix}-agent.png")
 
         await browser.open(page(served, "/dashboard/queues"))
         queues = metrics(await browser.source())
-        await browser.screenshot(ARTIFACTS / "dashboard-queues.png")
+        await browser.screenshot(ARTIFACTS / f"dashboard{suffix}-queues.png")
 
     whole = {
         row["question"]: row for row in (await api(served, "/api/nps", group_by="all"))["rows"]
@@ -110,13 +119,13 @@ async def test_every_page_shows_the_apis_numbers(served: Client) -> None:
     assert {
         "nps-agent": shown(whole["agent"]["nps"]),
         "nps-agent-margin": shown(whole["agent"]["margin"]),
-        "nps-agent-n": str(whole["agent"]["n"]),
+        "nps-agent-n": count(whole["agent"]["n"]),
         "nps-company": shown(whole["company"]["nps"]),
         "nps-company-margin": shown(whole["company"]["margin"]),
-        "nps-company-n": str(whole["company"]["n"]),
+        "nps-company-n": count(whole["company"]["n"]),
         "response-rate": shown(100.0 * totals["completed"] / totals["offered"], "%"),
-        "completed": str(totals["completed"]),
-        **{f"funnel-{step}": str(count) for step, count in totals.items()},
+        "completed": count(totals["completed"]),
+        **{f"funnel-{step}": count(total) for step, total in totals.items()},
         **{f"top-{i}": shown(row["nps"]) for i, row in enumerate(champions["top"])},
         **{f"bottom-{i}": shown(row["nps"]) for i, row in enumerate(champions["bottom"])},
     } == overview
@@ -133,11 +142,11 @@ async def test_every_page_shows_the_apis_numbers(served: Client) -> None:
     def agent_row(name: str, index: int) -> dict[str, str]:
         key = f"agents-{index}"
         return {
-            f"{key}-n": str(by_agent[(name, "agent")]["n"]),
+            f"{key}-n": count(by_agent[(name, "agent")]["n"]),
             f"{key}-agent-nps": shown(by_agent[(name, "agent")]["nps"]),
             f"{key}-company-nps": shown(by_agent[(name, "company")]["nps"]),
             f"{key}-gap": shown(paired[name]["gap"]),
-            f"{key}-completed": str(agent_funnel[name]["completed"]),
+            f"{key}-completed": count(agent_funnel[name]["completed"]),
             f"{key}-response-rate": shown(agent_funnel[name]["response_rate"], "%"),
             f"{key}-completion-rate": shown(agent_funnel[name]["completion_rate"], "%"),
         }
@@ -160,14 +169,14 @@ async def test_every_page_shows_the_apis_numbers(served: Client) -> None:
     assert {
         "nps-agent": shown(alice_whole["agent"]["nps"]),
         "nps-agent-margin": shown(alice_whole["agent"]["margin"]),
-        "nps-agent-n": str(alice_whole["agent"]["n"]),
+        "nps-agent-n": count(alice_whole["agent"]["n"]),
         "nps-company": shown(alice_whole["company"]["nps"]),
         "nps-company-margin": shown(alice_whole["company"]["margin"]),
-        "nps-company-n": str(alice_whole["company"]["n"]),
+        "nps-company-n": count(alice_whole["company"]["n"]),
         "paired-agent": shown(paired["Alice"]["agent_question"]["nps"]),
         "paired-company": shown(paired["Alice"]["company_question"]["nps"]),
         "paired-gap": shown(paired["Alice"]["gap"]),
-        "paired-n": str(paired["Alice"]["n"]),
+        "paired-n": count(paired["Alice"]["n"]),
         "agent-response-rate": shown(agent_funnel["Alice"]["response_rate"], "%"),
         "agent-completion-rate": shown(agent_funnel["Alice"]["completion_rate"], "%"),
         **{
@@ -175,8 +184,8 @@ async def test_every_page_shows_the_apis_numbers(served: Client) -> None:
             for index, row in enumerate(detractors)
             for name, value in (
                 (f"detractor-{index}-caller", row["caller_number"]),
-                (f"detractor-{index}-agent-score", str(row["agent_score"])),
-                (f"detractor-{index}-company-score", str(row["company_score"])),
+                (f"detractor-{index}-agent-score", count(row["agent_score"])),
+                (f"detractor-{index}-company-score", count(row["company_score"])),
             )
         },
     } == alice
@@ -190,10 +199,10 @@ async def test_every_page_shows_the_apis_numbers(served: Client) -> None:
     for index, name in enumerate(("sales", "support")):
         key = f"queues-{index}"
         expected_queues |= {
-            f"{key}-n": str(by_queue[(name, "agent")]["n"]),
+            f"{key}-n": count(by_queue[(name, "agent")]["n"]),
             f"{key}-agent-nps": shown(by_queue[(name, "agent")]["nps"]),
             f"{key}-company-nps": shown(by_queue[(name, "company")]["nps"]),
-            f"{key}-completed": str(queue_funnel[name]["completed"]),
+            f"{key}-completed": count(queue_funnel[name]["completed"]),
             f"{key}-response-rate": shown(queue_funnel[name]["response_rate"], "%"),
         }
     assert expected_queues == queues
@@ -215,7 +224,8 @@ LAYOUT = """
 const width = window.innerWidth;
 const scrolls = (element) => ["auto", "scroll"].includes(getComputedStyle(element).overflowX);
 const cut = [...document.querySelectorAll("body *")].filter((element) => {
-  if (element.getBoundingClientRect().right <= width + 0.5) return false;
+  const box = element.getBoundingClientRect();
+  if (box.right <= width + 0.5 && box.left >= -0.5) return false;
   for (let parent = element.parentElement; parent; parent = parent.parentElement) {
     if (scrolls(parent)) return false;
   }
@@ -224,7 +234,12 @@ const cut = [...document.querySelectorAll("body *")].filter((element) => {
 const sizes = [...document.querySelectorAll("svg text")].map(
   (text) => parseFloat(getComputedStyle(text).fontSize) * text.getScreenCTM().a
 );
+const brand = document.querySelector(".brand");
+const pages = document.querySelector("header.top nav");
 return {
+  direction: getComputedStyle(document.documentElement).direction,
+  brand_on_the_right: brand && pages
+    ? brand.getBoundingClientRect().left > pages.getBoundingClientRect().left : null,
   fits: document.documentElement.scrollWidth <= width,
   cut: [...new Set(cut)].slice(0, 5),
   smallest_chart_text: sizes.length ? Math.round(Math.min(...sizes) * 10) / 10 : null,
@@ -234,28 +249,40 @@ SCREENS = {"desktop": (1600, 1000), "phone": (390, 844)}
 MIN_CHART_TEXT_PX = 11.0
 
 
+@pytest.mark.parametrize("language", ["en", "fa", "ru"])
 @pytest.mark.parametrize("screen", SCREENS)
-async def test_every_page_fits_the_screen_with_readable_charts(served: Client, screen: str) -> None:
+async def test_every_page_fits_the_screen_with_readable_charts(
+    served: Client, screen: str, language: str
+) -> None:
     """At 1600x1000 and at 390x844 no page is wider than the screen (wide tables
-    and charts scroll inside their panel) and no chart text is under 11 px."""
+    and charts scroll inside their panel) and no chart text is under 11 px, in
+    English, Russian (long words) and Persian (right to left, mirrored: the
+    brand, first in the header, sits on the right)."""
     width, height = SCREENS[screen]
     paths = {
-        "overview": page(served, "/dashboard"),
-        "agents": page(served, "/dashboard/agents"),
-        "agent": page(served, "/dashboard/agent", name="Alice"),
-        "queues": page(served, "/dashboard/queues"),
-        "not-found": page(served, "/dashboard/agent", name="Nobody"),
+        "overview": page(served, "/dashboard", lang=language),
+        "agents": page(served, "/dashboard/agents", lang=language),
+        "agent": page(served, "/dashboard/agent", name="Alice", lang=language),
+        "queues": page(served, "/dashboard/queues", lang=language),
+        "not-found": page(served, "/dashboard/agent", name="Nobody", lang=language),
     }
+    suffix = "" if language == "en" else f"-{language}"
     measured = {}
     async with chromium(width, height) as browser:
-        await browser.open(str(served.make_url("/login")))
+        await browser.open(str(served.make_url("/login")) + f"?lang={language}")
         measured["login"] = await browser.script(LAYOUT)
-        await browser.screenshot(ARTIFACTS / f"layout-{screen}-login.png")
+        await browser.screenshot(ARTIFACTS / f"layout-{screen}{suffix}-login.png")
         await sign_in(browser, served, "manager", paths["overview"])
         for name, url in paths.items():
             await browser.open(url)
             measured[name] = await browser.script(LAYOUT)
-            await browser.screenshot(ARTIFACTS / f"layout-{screen}-{name}.png")
+            await browser.screenshot(ARTIFACTS / f"layout-{screen}{suffix}-{name}.png")
+
+    direction = "rtl" if language == "fa" else "ltr"
+    framed = [name for name in measured if name != "login"]
+    assert dict.fromkeys(framed, (direction, language == "fa")) == {
+        name: (measured[name]["direction"], measured[name]["brand_on_the_right"]) for name in framed
+    }, measured
 
     readable = {
         name: found["smallest_chart_text"] is None

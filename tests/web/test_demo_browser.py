@@ -60,5 +60,5 @@ async def test_the_printed_dashboard_url_opens_the_dashboard_signed_in(tmp_path:
         await demo.exit_code()
 
     assert landed.endswith("/dashboard")
-    assert int(shown["funnel-handled"]) >= HISTORY_DAYS * 4 * 10
+    assert int(shown["funnel-handled"].replace(",", "")) >= HISTORY_DAYS * 4 * 10
     assert {"top-0", "top-1", "bottom-0", "bottom-1"} <= set(shown), shown

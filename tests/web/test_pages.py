@@ -36,7 +36,7 @@ async def test_an_agent_nobody_knows_is_a_404_page_that_keeps_the_navigation(
 
     assert (404, True, True) == (
         status,
-        "no agent 'Nobody' handled a call from 2025-03-01 to 2025-03-31" in unescape(page),
+        "no agent 'Nobody' handled a call from Mar 1, 2025 to Mar 31, 2025" in unescape(page),
         'href="/dashboard/agents"' in page,
     )
     assert (404, True) == (missing_status, 'href="/dashboard/queues"' in missing_page)

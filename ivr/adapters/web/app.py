@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from http import HTTPStatus
 from importlib import metadata
 from typing import Any, Protocol
@@ -22,13 +22,15 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from ivr.adapters.i18n import N_
 from ivr.adapters.web import metrics as prometheus
 from ivr.adapters.web import openapi, pages, spec, views
 from ivr.adapters.web.auth import ADMIN, Authenticator, Principal
 from ivr.adapters.web.connections import WEB_REFUSAL_REASONS, ConnectionGuard, guarded
+from ivr.adapters.web.language import READER, reader_for, remember
 from ivr.adapters.web.login_limits import LoginLimiter
 from ivr.adapters.web.metrics import AlertCounts
-from ivr.adapters.web.params import BadRequest, parse
+from ivr.adapters.web.params import BadRequest, Parsed, parse
 from ivr.adapters.web.revocation_sync import RevocationSync
 from ivr.adapters.web.style import STYLESHEET
 from ivr.config.settings import WebConfig
@@ -73,7 +75,7 @@ AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
 CONNECTIONS: web.AppKey[ConnectionGuard | None] = web.AppKey("connections")
 ALERTS: web.AppKey[AlertSource | None] = web.AppKey("alerts")
-TODAY: web.AppKey[Callable[[], date]] = web.AppKey("today")
+TODAY: web.AppKey[Callable[[], date] | None] = web.AppKey("today")
 REFRESH: web.AppKey[bool] = web.AppKey("refresh")
 RECORDINGS: web.AppKey[RecordingLookup | None] = web.AppKey("recordings")
 REVOCATIONS: web.AppKey[RevocationSync | None] = web.AppKey("revocations")
@@ -100,6 +102,19 @@ def _wants_json(request: web.Request) -> bool:
 
 
 @web.middleware
+async def _language(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every page, the error pages included, is written in the reader's language."""
+    request[READER] = reader_for(request, request.app[SETTINGS].language)
+    try:
+        response = await handler(request)
+    except web.HTTPException as http:
+        remember(request, http)
+        raise
+    remember(request, response)
+    return response
+
+
+@web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn refusals and outages into clear answers; only bugs become a 500."""
     try:
@@ -107,26 +122,28 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except BadRequest as problem:
         if _wants_json(request):
             return error(400, "bad_request", str(problem))
-        return pages.error_page(400, str(problem))
+        return pages.error_page(request, 400, str(problem))
     except pages.PageNotFound as missing:
-        return pages.error_page(404, str(missing))
+        return pages.error_page(request, 404, missing.message, **missing.values)
     except ReportsUnavailable as problem:
         log.warning("reports unavailable for %s: %s", request.path, problem)
-        message = "the database cannot be read right now; try again shortly"
+        message = N_("the database cannot be read right now; try again shortly")
         if _wants_json(request):
             return error(503, "unavailable", message)
-        return pages.error_page(503, message)
+        return pages.error_page(request, 503, message)
     except web.HTTPException as http:
         if _wants_json(request) and http.status >= 400:
             return error(http.status, http.reason.lower().replace(" ", "_"), http.reason)
         if http.status == HTTPStatus.NOT_FOUND:
-            return pages.error_page(404, f"there is no page {request.path!r}")
+            return pages.error_page(
+                request, 404, N_("there is no page %(path)s"), path=repr(request.path)
+            )
         raise
     except Exception:
         log.exception("%s %s failed", request.method, request.path_qs)
         if _wants_json(request):
             return error(500, "internal", "internal error; the service log has the details")
-        return pages.error_page(500, "internal error; the service log has the details")
+        return pages.error_page(request, 500, N_("internal error; the service log has the details"))
 
 
 def _is_public(request: web.Request) -> bool:
@@ -165,20 +182,28 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers.setdefault("Cache-Control", "no-store")
 
 
-def context(request: web.Request) -> views.Request:
+def context(request: web.Request, query: Parsed | None = None) -> views.Request:
+    """The request's reports read in its zone: `tz` if the query has one, else
+    the reader's (`[reports] timezone`); today is today there."""
+    reports = request.app[REPORTS]
+    zone = (None if query is None else query.zone("tz")) or reports.zone
+    if zone.key != reports.zone.key:
+        reports = reports.in_zone(zone)
+    today = request.app[TODAY]
     return views.Request(
-        reports=request.app[REPORTS],
+        reports=reports,
         settings=request.app[SETTINGS],
         principal=request[PRINCIPAL],
-        today=request.app[TODAY](),
+        today=datetime.now(zone).date() if today is None else today(),
         recordings=request.app[RECORDINGS],
+        zone=zone,
     )
 
 
 def _report(endpoint: spec.Endpoint, view: View) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         query = parse(request.query, endpoint.params)
-        return json_response(await view(context(request), query))
+        return json_response(await view(context(request, query), query))
 
     return handle
 
@@ -187,7 +212,7 @@ async def _responses_csv(request: web.Request) -> web.StreamResponse:
     """Every matching row, fetched and written a page at a time (keyset), so an
     export of a year neither holds the year in memory nor the connection idle."""
     query = parse(request.query, spec.RESPONSES_CSV.params)
-    here = context(request)
+    here = context(request, query)
     filters = views.response_filter(query, here.today)
     reports = here.reports
     page = await reports.responses(filters, after=None, limit=CSV_PAGE)
@@ -261,7 +286,7 @@ def _version() -> str:
 
 
 async def _openapi(request: web.Request) -> web.StreamResponse:
-    return json_response(openapi.document(_version()))
+    return json_response(openapi.document(_version(), request.app[REPORTS].zone.key))
 
 
 async def _stylesheet(request: web.Request) -> web.StreamResponse:
@@ -299,7 +324,7 @@ def _client_address(request: web.Request) -> str:
 
 async def _login_form(request: web.Request) -> web.StreamResponse:
     target = _safe_next(request.query.get("next"))
-    return pages.login_page(target, None)
+    return pages.login_page(request, target, None)
 
 
 def _signed_in(request: web.Request, principal: Principal, target: str) -> web.HTTPSeeOther:
@@ -322,13 +347,13 @@ async def _login(request: web.Request) -> web.StreamResponse:
     name, password = form.get("username"), form.get("password")
     target = _safe_next(str(form.get("next") or ""))
     if not isinstance(name, str) or not isinstance(password, str):
-        return pages.login_page(target, "enter a user name and a password", status=400)
+        return pages.login_page(request, target, N_("enter a user name and a password"), status=400)
     limiter = request.app[LOGIN_LIMITER]
     address = _client_address(request)
     refusal = limiter.refusal(address, name)
     if refusal is not None:
         return pages.login_page(
-            target, refusal.message, status=429, retry_after=refusal.retry_after
+            request, target, *refusal.message, status=429, retry_after=refusal.retry_after
         )
     limiter.checking(address)
     principal = None
@@ -338,7 +363,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
         limiter.checked(address, name, succeeded=principal is not None)
     if principal is None:
         log.warning("dashboard: failed login for %r from %s", name[:64], address)
-        return pages.login_page(target, "wrong user name or password", status=401)
+        return pages.login_page(request, target, N_("wrong user name or password"), status=401)
     raise _signed_in(request, principal, target)
 
 
@@ -353,9 +378,12 @@ async def _login_link(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
     if principal is None:
         return pages.login_page(
+            request,
             "/dashboard",
-            "this sign-in link has expired or was used already; sign in, or ask for a new "
-            "link (ivr-survey web login-link USER)",
+            N_(
+                "this sign-in link has expired or was used already; sign in, or ask for a new "
+                "link (ivr-survey web login-link USER)"
+            ),
             status=403,
         )
     log.info(
@@ -435,15 +463,19 @@ def create_app(
     metrics: ServiceMetrics,
     *,
     alerts: AlertSource | None = None,
-    today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    today: Callable[[], date] | None = None,
     refresh_rollups: bool = True,
     recordings: RecordingLookup | None = None,
     revocations: RevocationStore | None = None,
 ) -> web.Application:
     """The whole web application; `refresh_rollups` False leaves the rollups to
     someone else (tests that compare the raw and rolled-up paths, the benchmark);
-    `revocations` None keeps sign-outs in this process only (tests)."""
-    app = web.Application(middlewares=[_errors, _authenticate], client_max_size=64 * 1024)
+    `revocations` None keeps sign-outs in this process only (tests); `today`
+    None is today in each request's zone (a fixed day for tests). The reports'
+    zone is the reader's (`ReportReader.zone`, from `[reports] timezone`)."""
+    app = web.Application(
+        middlewares=[_language, _errors, _authenticate], client_max_size=64 * 1024
+    )
     app[SETTINGS] = settings
     app[REPORTS] = reports
     app[METRICS] = metrics
@@ -507,7 +539,7 @@ class WebServer:
         metrics: ServiceMetrics,
         *,
         alerts: AlertSource | None = None,
-        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        today: Callable[[], date] | None = None,
         refresh_rollups: bool = True,
         recordings: RecordingLookup | None = None,
         revocations: RevocationStore | None = None,

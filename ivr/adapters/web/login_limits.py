@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ivr.adapters.i18n import N_
+
 MAX_TRACKED = 10_000
 ADDRESS = "address"
 USER = "user"
@@ -31,12 +33,22 @@ class Refusal:
     retry_after: int
 
     @property
-    def message(self) -> str:
+    def message(self) -> tuple[str, dict[str, str]]:
+        """The English message and its values, for the page to translate."""
         if self.reason == BUSY:
-            return "a sign-in from this address is already being checked; try again in a moment"
-        whom = "this address" if self.reason == ADDRESS else "this user"
-        minutes = max(1, round(self.retry_after / 60))
-        return f"too many failed sign-ins from {whom}; try again in {minutes} minute(s)"
+            return N_(
+                "a sign-in from this address is already being checked; try again in a moment"
+            ), {}
+        minutes = str(max(1, round(self.retry_after / 60)))
+        if self.reason == ADDRESS:
+            template = N_(
+                "too many failed sign-ins from this address; try again in %(minutes)s minute(s)"
+            )
+        else:
+            template = N_(
+                "too many failed sign-ins from this user; try again in %(minutes)s minute(s)"
+            )
+        return template, {"minutes": minutes}
 
 
 class LoginLimiter:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from ivr.adapters.i18n import N_
 from ivr.core.nps import NpsSummary
 from ivr.ports import CellNps, FunnelCounts
 
@@ -107,7 +108,7 @@ class Outlier:
     z: float
 
 
-OUTLIER_RULE = (
+OUTLIER_RULE = N_(
     "Each agent is compared with the rest of the same queue (the queue without that "
     "agent). Completion rate (completed surveys per eligible call): two-proportion "
     "z-test, z = (p_agent - p_rest) / sqrt(p(1-p)(1/n_agent + 1/n_rest)) with p the "
@@ -117,6 +118,7 @@ OUTLIER_RULE = (
     "or answers. A high completion rate with a high score is the pattern of an agent "
     "who sends only happy callers to the survey."
 )
+"""Said with every outlier list; the JSON keeps it in English, the dashboard translates it."""
 
 
 def _proportion_z(hits: int, n: int, rest_hits: int, rest_n: int) -> float | None:

@@ -1,8 +1,8 @@
 """The dashboard's stylesheet.
 
-Kept as a Python string rather than a static file because the package ships
-only Python files for `ivr` (pyproject's package-data lists storage's
-migrations alone); this way an installed wheel always has it. Dark, high
+Kept as a Python string, served from memory with the code that uses it.
+Directions are logical (inline-start and -end, not left and right), so a
+right-to-left page (Persian) mirrors without a second stylesheet. Dark, high
 contrast, large figures: it is meant to be read across a room on a wall screen.
 """
 
@@ -24,6 +24,12 @@ body {
 }
 a { color: var(--accent); text-decoration: none; }
 a:hover { text-decoration: underline; }
+/* Charts are time lines and diagrams, not text: they read left to right in every language. */
+svg { direction: ltr; }
+nav.languages { display: flex; flex-wrap: wrap; gap: 0.3rem 0.8rem; font-size: 0.85rem; }
+nav.languages a { margin: 0; padding: 0.1rem 0; border-bottom-width: 2px; }
+nav.languages a.calendar { color: var(--accent); }
+.login nav.languages { margin-top: 1.2rem; }
 header.top {
   display: flex; flex-wrap: wrap; gap: 1rem 2rem; align-items: center;
   padding: 0.9rem 2rem; background: var(--panel); border-bottom: 1px solid var(--line);
@@ -31,12 +37,12 @@ header.top {
 .brand { font-weight: 700; font-size: 1.3rem; letter-spacing: 0.02em; }
 .brand span { color: var(--promoter); }
 nav a {
-  margin-right: 1.2rem; padding: 0.3rem 0; color: var(--muted); font-weight: 600;
+  margin-inline-end: 1.2rem; padding: 0.3rem 0; color: var(--muted); font-weight: 600;
   border-bottom: 3px solid transparent;
 }
 nav a.active { color: var(--text); border-bottom-color: var(--accent); }
 form.period {
-  display: flex; flex-wrap: wrap; gap: 0.6rem; align-items: center; margin-left: auto;
+  display: flex; flex-wrap: wrap; gap: 0.6rem; align-items: center; margin-inline-start: auto;
 }
 form.period label { color: var(--muted); font-size: 0.9rem; }
 input, button {
@@ -87,10 +93,10 @@ table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nu
 th, td {
   padding: 0.55rem 0.7rem;
   border-bottom: 1px solid var(--line);
-  text-align: right;
+  text-align: end;
   white-space: nowrap;
 }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child { text-align: start; }
 th { color: var(--muted); font-weight: 600; font-size: 0.9rem; }
 th a { color: var(--muted); }
 th a.sorted { color: var(--text); }
@@ -98,7 +104,7 @@ tr.few td { opacity: 0.55; }
 td.name { font-weight: 600; }
 .badge {
   display: inline-block; padding: 0.05rem 0.45rem; border-radius: 999px; font-size: 0.75rem;
-  font-weight: 700; margin-left: 0.4rem; vertical-align: middle;
+  font-weight: 700; margin-inline-start: 0.4rem; vertical-align: middle;
 }
 .badge.few { background: #3a3f52; color: var(--muted); }
 .badge.outlier { background: #5a2330; color: #ffb3b3; }
@@ -165,7 +171,7 @@ footer {
    scroll sideways inside their panel, as wide tables do. */
 @media (max-width: 700px) {
   header.top { padding: 0.8rem 1rem; gap: 0.8rem 1rem; }
-  form.period { margin-left: 0; }
+  form.period { margin-inline-start: 0; }
   form.period input { max-width: 9.5rem; }
   main { padding: 1rem 0.8rem 2rem; }
   footer { padding: 0 0.8rem 1.5rem; }

@@ -33,8 +33,13 @@ class Bar:
     note: str = ""
 
 
-def _number(value: float) -> str:
-    return f"{value:.1f}"
+Written = Callable[[float, int], str]
+"""How a figure is written: value and decimals in, text out (a locale's digits, say)."""
+
+
+def plain(value: float, decimals: int = 1) -> str:
+    """Figures as the API writes them; the dashboard passes its reader's instead."""
+    return f"{value:,.{decimals}f}" if decimals == 0 else f"{value:.{decimals}f}"
 
 
 def _coordinate(value: float) -> str:
@@ -63,6 +68,7 @@ def line_chart(
     y_max: float = 100.0,
     width: int = 960,
     height: int = 320,
+    written: Written = plain,
 ) -> str:
     """Lines over shared x labels, with a zero line, a legend and point tooltips."""
     left, right, top, bottom = 52, 16, 36, 44
@@ -78,10 +84,10 @@ def line_chart(
         return top + plot_height * (y_max - clamped) / (y_max - y_min)
 
     parts = _open(width, height, title, "line-chart")
-    parts.extend(_y_axis(y, y_min, y_max, left=left, right=width - right))
+    parts.extend(_y_axis(y, y_min, y_max, left=left, right=width - right, written=written))
     parts.extend(_x_labels(labels, x, baseline=height - bottom + 20))
     for number, line in enumerate(series):
-        parts.extend(_line(line, labels, x, y))
+        parts.extend(_line(line, labels, x, y, written))
         legend_x = left + number * 220
         parts.append(
             f'<rect class="swatch {line.css}" x="{legend_x}" y="10" width="18" height="6" rx="3"/>'
@@ -108,6 +114,7 @@ def _line(
     labels: Sequence[str],
     x: Callable[[int], float],
     y: Callable[[float], float],
+    written: Written,
 ) -> list[str]:
     """A gap (None) breaks the line instead of being bridged, so a day without
     answers does not pass for a trend; a value alone between gaps is a point."""
@@ -132,7 +139,7 @@ def _line(
             parts.append(
                 f'<circle class="point {line.css}" cx="{_coordinate(x(index))}" '
                 f'cy="{_coordinate(y(value))}" r="4"><title>{escape(line.name)} '
-                f"{escape(label)}: {_number(value)}</title></circle>"
+                f"{escape(label)}: {escape(written(value, 1))}</title></circle>"
             )
     return parts
 
@@ -145,6 +152,7 @@ def bar_chart(
     y_max: float = 100.0,
     width: int = 960,
     height: int = 300,
+    written: Written = plain,
 ) -> str:
     """Vertical bars from the zero line (NPS can be negative), value on each bar."""
     left, right, top, bottom = 52, 16, 24, 56
@@ -156,7 +164,7 @@ def bar_chart(
         return top + plot_height * (y_max - clamped) / (y_max - y_min)
 
     parts = _open(width, height, title, "bar-chart")
-    parts.extend(_y_axis(y, y_min, y_max, left=left, right=width - right))
+    parts.extend(_y_axis(y, y_min, y_max, left=left, right=width - right, written=written))
     zero = y(0.0) if y_min <= 0 <= y_max else y(y_min)
     for index, bar in enumerate(bars):
         middle = left + slot * index + slot / 2
@@ -168,7 +176,7 @@ def bar_chart(
                 f'<rect class="bar {bar.css}" x="{_coordinate(middle - bar_width / 2)}" '
                 f'y="{_coordinate(top_edge)}" width="{_coordinate(bar_width)}" '
                 f'height="{_coordinate(max(bar_height, 1.0))}" rx="3"><title>'
-                f"{escape(bar.label)}: {_number(bar.value)}</title></rect>"
+                f"{escape(bar.label)}: {escape(written(bar.value, 1))}</title></rect>"
             )
             # Above a positive bar; inside the far end of a negative one, where
             # below it would collide with the labels of the x axis.
@@ -182,7 +190,7 @@ def bar_chart(
             css = "value inside" if inside else "value"
             parts.append(
                 f'<text class="{css}" x="{_coordinate(middle)}" y="{_coordinate(value_y)}" '
-                f'text-anchor="middle">{_number(bar.value)}</text>'
+                f'text-anchor="middle">{escape(written(bar.value, 1))}</text>'
             )
         parts.append(
             f'<text class="axis" x="{_coordinate(middle)}" y="{height - bottom + 20}" '
@@ -197,7 +205,9 @@ def bar_chart(
     return "".join(parts)
 
 
-def funnel_chart(steps: Sequence[tuple[str, int]], *, title: str, width: int = 600) -> str:
+def funnel_chart(
+    steps: Sequence[tuple[str, int]], *, title: str, width: int = 600, written: Written = plain
+) -> str:
     """Horizontal bars, each as wide as its count against the first step."""
     row, label_width, right = 46, 110, 150
     height = row * len(steps) + 12
@@ -207,7 +217,7 @@ def funnel_chart(steps: Sequence[tuple[str, int]], *, title: str, width: int = 6
     for index, (label, count) in enumerate(steps):
         top = 6 + row * index
         bar_width = (width - label_width - right) * count / widest
-        share = f" · {100.0 * count / first:.1f}%" if first and index else ""
+        share = f" · {written(100.0 * count / first, 1)}%" if first and index else ""
         parts.append(
             f'<text class="legend" x="{label_width - 12}" y="{top + 26}" '
             f'text-anchor="end">{escape(label)}</text>'
@@ -218,7 +228,7 @@ def funnel_chart(steps: Sequence[tuple[str, int]], *, title: str, width: int = 6
         )
         parts.append(
             f'<text class="value" x="{_coordinate(label_width + max(bar_width, 2.0) + 10)}" '
-            f'y="{top + 26}">{count:,}{share}</text>'
+            f'y="{top + 26}">{escape(written(count, 0) + share)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -246,7 +256,13 @@ def split_bar(promoters: int, passives: int, detractors: int, *, width: int = 16
 
 
 def _y_axis(
-    y: Callable[[float], float], y_min: float, y_max: float, *, left: float, right: float
+    y: Callable[[float], float],
+    y_min: float,
+    y_max: float,
+    *,
+    left: float,
+    right: float,
+    written: Written,
 ) -> list[str]:
     """Grid lines and labels of the value axis, shared by the line and bar charts."""
     parts: list[str] = []
@@ -258,6 +274,6 @@ def _y_axis(
         )
         parts.append(
             f'<text class="axis" x="{left - 8}" y="{_coordinate(y(tick) + 4)}" '
-            f'text-anchor="end">{tick:g}</text>'
+            f'text-anchor="end">{escape(written(tick, 0 if tick.is_integer() else 1))}</text>'
         )
     return parts
