@@ -23,8 +23,8 @@ from ivr.runtime.service import Service
 from ivr.sim import CallPlan, Turn
 from storage.database import create_engine, normalize_url, upgrade
 from tests.helpers.stack import PBX, service_config, started_pbx, survey_reader
+from tests.helpers.tcp_proxy import TcpProxy
 from tests.helpers.waiting import wait_for
-from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
 

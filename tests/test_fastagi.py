@@ -6,7 +6,7 @@ import asyncio
 
 from ivr.adapters.fastagi.protocol import AgiReply
 from ivr.adapters.fastagi.server import AgiChannel
-from tests.agi_peer import AgiPeer
+from tests.helpers.agi_peer import AgiPeer
 from tests.helpers.fastagi import StartServer
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from ivr.adapters.fastagi.server import AgiChannel, Drained, FastAgiServer
 from ivr.adapters.guard import SessionGuard
-from tests.agi_peer import AgiPeer
+from tests.helpers.agi_peer import AgiPeer
 from tests.helpers.fastagi import StartServer
 
 

@@ -21,7 +21,7 @@ from ivr.config.settings import Config
 from ivr.runtime.service import Service
 from ivr.sim import CallPlan, SimulatedPbx, Turn
 from storage.database import upgrade
-from tests.agi_peer import AgiPeer
+from tests.helpers.agi_peer import AgiPeer
 from tests.helpers.stack import PBX, service_config, started_pbx, survey_reader
 
 KEY = "k3y-0f-th1s-1nstall4t10n-0123456789"

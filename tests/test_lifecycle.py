@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from ivr.core.domain import SurveyStatus
 from ivr.sim import AmiAccount, CallPlan, CallResult, SimulatedPbx, Turn
 from storage.database import create_engine, session_factory, upgrade
 from storage.repository import SqlSurveyRepository, StoredSurvey
-from tests.cli_process import CliProcess, TomlValue, render_toml, wait_for_rows
+from tests.helpers.cli_process import CliProcess, TomlValue, render_toml, wait_for_rows
+from tests.helpers.stack import free_port
 
 PBX = "pbx-life"
 SECRET = "lifecycle-secret"
@@ -29,12 +29,6 @@ PROMPT = 0.3
 ANSWER_TIMEOUT = 4.0
 # Keys typed well after the question has played, during WAIT FOR DIGIT.
 KEY_AT = 1.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def answers(*keys: str, at: float = KEY_AT) -> tuple[Turn, ...]:

@@ -22,7 +22,7 @@ from aiohttp import web
 from ivr.adapters.web.auth import hash_password
 from ivr.sim import AmiAccount, CallPlan, SimulatedPbx, Turn
 from storage.database import normalize_url, upgrade
-from tests.cli_process import CliProcess, TomlValue, render_toml
+from tests.helpers.cli_process import CliProcess, TomlValue, render_toml
 
 AMI_SECRET = "ami-secret-Zq81xv"
 DB_PASSWORD = "db-password-Kp27wm"

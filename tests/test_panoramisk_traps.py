@@ -21,7 +21,7 @@ from panoramisk.utils import parse_agi_result
 from ivr.adapters.ami.client import Utf8AmiProtocol
 from ivr.adapters.fastagi.protocol import parse_reply
 from ivr.adapters.fastagi.server import AgiChannel, FastAgiServer
-from tests.agi_peer import AgiPeer
+from tests.helpers.agi_peer import AgiPeer
 
 UTF8_EVENT = (
     "Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/sipp-00000001\r\n"

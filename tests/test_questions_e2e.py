@@ -21,7 +21,7 @@ from ivr.sim import CallPlan, SimulatedPbx, Turn
 from ivr.sim.call import CallResult
 from storage.database import upgrade
 from storage.repository import StoredSurvey
-from tests.agi_peer import AgiPeer
+from tests.helpers.agi_peer import AgiPeer
 from tests.helpers.stack import (
     PBX,
     after_prompt,

@@ -19,7 +19,7 @@ from ivr.core.domain import HangupSide, SurveyStatus
 from ivr.runtime.service import Service
 from ivr.sim import AmiAccount, CallPlan, Flow, SimulatedPbx, Turn, lab_listener
 from storage.database import upgrade
-from tests.agi_peer import AgiPeer
+from tests.helpers.agi_peer import AgiPeer
 from tests.helpers.stack import (
     AGENT_ONE,
     AGENT_TWO,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_process import CliProcess
+from tests.helpers.cli_process import CliProcess
 from tests.web.webdriver import CHROMEDRIVER, CHROMIUM, chromium, metrics
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

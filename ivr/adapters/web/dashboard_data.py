@@ -88,6 +88,19 @@ def by_question(rows: Iterable[views.Document]) -> dict[str, views.Document]:
     return {row["question"]: row for row in rows}
 
 
+def by_group(
+    scores: Iterable[views.Document], handled: Iterable[str | None]
+) -> dict[str | None, dict[str, views.Document]]:
+    """Each group's rows by question, and an empty entry for a group that handled
+    calls but has no answer: it is still a line of the table."""
+    questions: dict[str | None, dict[str, views.Document]] = {}
+    for row in scores:
+        questions.setdefault(row["group"], {})[row["question"]] = row
+    for name in handled:
+        questions.setdefault(name, {})
+    return questions
+
+
 # --- Overview ---------------------------------------------------------------------------
 
 
@@ -169,11 +182,7 @@ def agent_rows(
     """Every agent who answered or handled a call, once; calls with no agent are left out."""
     gaps = {row["agent"]: row.get("gap") for row in same_calls}
     steps = {row["group"]: row for row in funnel}
-    questions: dict[str | None, dict[str, views.Document]] = {}
-    for row in scores:
-        questions.setdefault(row["group"], {})[row["question"]] = row
-    for name in steps:
-        questions.setdefault(name, {})
+    questions = by_group(scores, steps)
     return [
         agent_row(name, found, gaps.get(name), steps.get(name, {}))
         for name, found in questions.items()
@@ -277,11 +286,7 @@ class QueuesPage:
 def queue_rows(scores: Sequence[views.Document], funnel: Sequence[views.Document]) -> list[Row]:
     """Every queue with answers or calls, by name, calls outside any queue last."""
     steps = {row["group"]: row for row in funnel}
-    questions: dict[str | None, dict[str, views.Document]] = {}
-    for row in scores:
-        questions.setdefault(row["group"], {})[row["question"]] = row
-    for name in steps:
-        questions.setdefault(name, {})
+    questions = by_group(scores, steps)
     names = sorted(questions, key=lambda name: (name is None, name or ""))
     return [
         {
