@@ -495,6 +495,12 @@ def create_app(
     app.cleanup_ctx.append(_rollups)
     app.cleanup_ctx.append(_revocation_sync)
     app.on_response_prepare.append(_security_headers)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: web.Application) -> None:
+    """Every path the app answers: the reports as declared in `spec`, the rest by hand."""
     report_views: dict[str, View] = {
         spec.NPS.path: views.nps,
         spec.AGENT_VS_COMPANY.path: views.agent_vs_company,
@@ -523,7 +529,6 @@ def create_app(
     app.router.add_post("/logout", _logout)
     for path, render in pages.PAGES.items():
         app.router.add_get(path, _page(render), allow_head=False)
-    return app
 
 
 class WebServer:
