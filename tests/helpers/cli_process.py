@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from storage.database import create_engine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 TomlValue = str | int | float
 
