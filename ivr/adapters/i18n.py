@@ -139,28 +139,25 @@ class Reader:
         )
         return self._symbols(written)
 
+    def _date(self, day: date, pattern: str, solar: str) -> str:
+        """`pattern` is Babel's for the Gregorian calendar, `solar` the same shape
+        for the Solar Hijri one ("{day} {month} {year}")."""
+        if self.calendar == "persian":
+            hijri = jdatetime.date.fromgregorian(date=day)
+            month = jdatetime.date.j_months_fa[hijri.month - 1]
+            return self.digits(solar.format(day=hijri.day, month=month, year=hijri.year))
+        return self.digits(format_date(day, format=pattern, locale=self._locale))
+
     def day(self, day: date) -> str:
         """A date as this reader reads it: "2 Mar 2025", "۱۲ اسفند ۱۴۰۳"."""
-        if self.calendar == "persian":
-            solar = jdatetime.date.fromgregorian(date=day)
-            month = jdatetime.date.j_months_fa[solar.month - 1]
-            return self.digits(f"{solar.day} {month} {solar.year}")
-        return self.digits(format_date(day, format="medium", locale=self._locale))
+        return self._date(day, "medium", "{day} {month} {year}")
 
     def short_day(self, day: date) -> str:
         """Day and month, for a chart's axis."""
-        if self.calendar == "persian":
-            solar = jdatetime.date.fromgregorian(date=day)
-            month = jdatetime.date.j_months_fa[solar.month - 1]
-            return self.digits(f"{solar.day} {month}")
-        return self.digits(format_date(day, format="d MMM", locale=self._locale))
+        return self._date(day, "d MMM", "{day} {month}")
 
     def month(self, day: date) -> str:
-        if self.calendar == "persian":
-            solar = jdatetime.date.fromgregorian(date=day)
-            month = jdatetime.date.j_months_fa[solar.month - 1]
-            return self.digits(f"{month} {solar.year}")
-        return self.digits(format_date(day, format="LLL y", locale=self._locale))
+        return self._date(day, "LLL y", "{month} {year}")
 
 
 def latin_digits(text: str) -> str:
